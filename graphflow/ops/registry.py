@@ -89,6 +89,9 @@ class OpDef:
       differentiable: False for ops whose outputs carry no gradient (argmax,
         comparisons, integer results); asking for one raises an error.
       unknown_rank_ok: the shape rule handles inputs of unknown rank itself.
+      ref_inputs: indices of inputs that name a variable rather than read
+        its value (the variable input of assign ops); the producer of such
+        an input need not run before the op.
       doc: one line for docs/ops.md.
     """
 
@@ -102,6 +105,7 @@ class OpDef:
     gradient: GradientRule | None = None
     differentiable: bool = True
     unknown_rank_ok: bool = False
+    ref_inputs: tuple[int, ...] = ()
     doc: str = ""
 
     def __post_init__(self) -> None:
@@ -182,6 +186,7 @@ def apply_op(
     control_inputs: Sequence[Operation] = (),
     location: tuple[str, int] | None = None,
     graph: Graph | None = None,
+    unique: bool = True,
 ) -> Operation:
     """Creates an op of `op_type` in the inputs' graph (else the default graph).
 
@@ -223,7 +228,9 @@ def apply_op(
             errors.op_message(op_type, name, location, "invalid op name", got=repr(name),
                               expected="letters, digits, '_', '.', '-', '/'")
         )
-    return graph._create_op(op_type, inputs, attrs, specs, name, location, control_inputs)
+    return graph._create_op(
+        op_type, inputs, attrs, specs, name, location, control_inputs, unique=unique
+    )
 
 
 def infer(
@@ -253,6 +260,7 @@ def infer(
                 got="inputs of shapes " + ", ".join(str(s) for s in shapes),
             )
         ) from None
+    out_shapes = [s if isinstance(s, Shape) else Shape(s) for s in out_shapes]
     if len(out_dtypes) != n_out or len(out_shapes) != n_out:
         raise errors.InternalError(f"op {op_def.name}: inference gave the wrong output count")
     return list(zip(out_dtypes, out_shapes))

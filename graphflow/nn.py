@@ -1,0 +1,55 @@
+"""gf.nn: neural-network ops under TF1's names (tf.nn.*)."""
+
+from graphflow.ops.math_ops import sigmoid, tanh
+from graphflow.ops.nn_ops import (
+    avg_pool,
+    avg_pool2d,
+    bias_add,
+    conv2d,
+    elu,
+    gelu,
+    l2_loss,
+    leaky_relu,
+    log_softmax,
+    max_pool,
+    max_pool2d,
+    moments,
+    relu,
+    relu6,
+    selu,
+    silu,
+    softmax,
+    softmax_cross_entropy_with_logits,
+    softmax_cross_entropy_with_logits_v2,
+    softplus,
+    sparse_softmax_cross_entropy_with_logits,
+)
+
+swish = silu
+
+__all__ = [
+    "avg_pool",
+    "avg_pool2d",
+    "bias_add",
+    "conv2d",
+    "elu",
+    "gelu",
+    "l2_loss",
+    "leaky_relu",
+    "log_softmax",
+    "max_pool",
+    "max_pool2d",
+    "moments",
+    "relu",
+    "relu6",
+    "selu",
+    "sigmoid",
+    "silu",
+    "softmax",
+    "softmax_cross_entropy_with_logits",
+    "softmax_cross_entropy_with_logits_v2",
+    "softplus",
+    "sparse_softmax_cross_entropy_with_logits",
+    "swish",
+    "tanh",
+]

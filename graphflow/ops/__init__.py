@@ -1,0 +1,33 @@
+"""The op declarations, one module per family; importing this package registers them all."""
+
+from graphflow.ops import creation_ops, math_ops, state_ops  # noqa: F401
+import importlib as _il
+_mods = {}
+for _m in ("array_ops", "linalg_ops", "nn_ops", "reduction_ops"):  # TEMPORARY
+    try:
+        _mods[_m] = _il.import_module("graphflow.ops." + _m)
+    except ImportError:
+        pass
+from graphflow.graph import Tensor
+
+# The Python operators of Tensor build these ops.
+Tensor._operators.update(
+    {
+        "add": math_ops.add,
+        "subtract": math_ops.subtract,
+        "multiply": math_ops.multiply,
+        "divide": math_ops.divide,
+        "floordiv": math_ops.floordiv,
+        "mod": math_ops.mod,
+        "pow": math_ops.pow,
+        "negative": math_ops.negative,
+        "abs": math_ops.abs,
+        "logical_not": math_ops.logical_not,
+        "logical_and": math_ops.logical_and,
+        "logical_or": math_ops.logical_or,
+        "less": math_ops.less,
+        "less_equal": math_ops.less_equal,
+        "greater": math_ops.greater,
+        "greater_equal": math_ops.greater_equal,
+    }
+)

@@ -1,0 +1,292 @@
+"""The Session: runs fetches of a graph with feeds, and holds the values of variables."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from graphflow import errors
+from graphflow.graph import (
+    Graph,
+    Operation,
+    Tensor,
+    get_default_graph,
+    pop_default_session,
+    push_default_session,
+)
+from graphflow.runtime.feeds import check_feed, check_feeds, resolve_feed_key
+from graphflow.runtime.fetch import FetchStructure
+from graphflow.runtime.interpreter import Plan, execute, make_plan
+
+MODES = ("interpreted",)
+_PLAN_CACHE_SIZE = 256
+
+
+class _State:
+    """A session's mutable state: variable values and random generators (thread-safe)."""
+
+    def __init__(self) -> None:
+        self.variables: dict[Operation, np.ndarray] = {}
+        self.generators: dict[Operation, tuple[np.random.Generator, threading.Lock]] = {}
+        self.lock = threading.Lock()
+
+    def read_variable(self, op: Operation) -> np.ndarray:
+        value = self.variables.get(op)
+        if value is None:
+            raise op.error(
+                errors.FailedPreconditionError,
+                f"attempting to use uninitialized value {op.name}",
+                got="a variable that was never assigned in this session",
+                expected="sess.run(gf.global_variables_initializer()) (or the variable's "
+                "initializer) before reading it",
+            )
+        return value
+
+    def write_variable(self, op: Operation, value: np.ndarray,
+                       validate_shape: bool = True) -> np.ndarray:
+        shape = op.attrs["shape"]
+        if validate_shape and not shape.is_compatible_with(value.shape):
+            raise op.error(
+                errors.InvalidArgumentError,
+                f"cannot assign a value of shape {tuple(value.shape)} to {op.name}",
+                got=str(tuple(value.shape)),
+                expected=str(shape),
+            )
+        # Stored values are private and read-only: kernels never write into
+        # them, and fetches copy them, so a user cannot change a variable by
+        # mutating an array they were given or fed.
+        stored = np.array(value, dtype=op.attrs["dtype"].np, copy=True)
+        stored.flags.writeable = False
+        with self.lock:
+            self.variables[op] = stored
+        return stored
+
+    def rng(self, op: Operation) -> np.random.Generator:
+        entry = self.generators.get(op)
+        if entry is None:
+            with self.lock:
+                entry = self.generators.get(op)
+                if entry is None:
+                    seeds = op.attrs.get("seed")
+                    generator = np.random.default_rng(list(seeds) if seeds else None)
+                    entry = self.generators[op] = (generator, threading.Lock())
+        return entry[0]
+
+
+class _LockedState:
+    """The ExecutionContext handed to kernels: serializes draws from one op's generator."""
+
+    def __init__(self, state: _State) -> None:
+        self._state = state
+
+    def read_variable(self, op: Operation) -> np.ndarray:
+        return self._state.read_variable(op)
+
+    def write_variable(self, op: Operation, value: np.ndarray,
+                       validate_shape: bool = True) -> np.ndarray:
+        return self._state.write_variable(op, value, validate_shape)
+
+    def rng(self, op: Operation) -> np.random.Generator:
+        generator = self._state.rng(op)
+        return _SerializedGenerator(generator, self._state.generators[op][1])  # type: ignore[return-value]
+
+
+class _SerializedGenerator:
+    """Forwards draws to a Generator under a lock (Generators are not thread-safe)."""
+
+    def __init__(self, generator: np.random.Generator, lock: threading.Lock) -> None:
+        self._generator = generator
+        self._lock = lock
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._generator, name)
+
+        def locked(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return method(*args, **kwargs)
+
+        return locked
+
+
+class Session:
+    """Runs graphs: `sess.run(fetches, feed_dict)` computes the fetches with the fed values.
+
+    Args:
+      target: ignored (TF1 compatibility: graphflow runs in-process).
+      graph: the graph to run (default: the default graph).
+      config: ignored (TF1 compatibility).
+      mode: "interpreted" runs each op with its NumPy reference kernel.
+
+    A Session can be used as a context manager, which also makes it the
+    default session for `Tensor.eval()` and `Operation.run()`. `run` may be
+    called from several threads at once.
+    """
+
+    def __init__(self, target: str = "", graph: Graph | None = None, config: Any = None,
+                 mode: str | None = None) -> None:
+        if isinstance(target, Graph) and graph is None:
+            target, graph = "", target
+        mode = mode or "interpreted"
+        if mode not in MODES:
+            raise errors.InvalidArgumentError(
+                f"unknown Session mode {mode!r}; expected one of {', '.join(MODES)}"
+            )
+        self._graph = graph if graph is not None else get_default_graph()
+        self._mode = mode
+        self._state = _State()
+        self._context = _LockedState(self._state)
+        self._plans: OrderedDict[tuple[Any, ...], Plan] = OrderedDict()
+        self._plans_lock = threading.Lock()
+        self._closed = False
+
+    @property
+    def graph(self) -> Graph:
+        return self._graph
+
+    @property
+    def mode(self) -> str:
+        return self._mode
+
+    # -- lifetime --------------------------------------------------------------------------
+    def close(self) -> None:
+        """Frees the session's state; later calls to run raise an error."""
+        self._closed = True
+        self._state = _State()
+        self._context = _LockedState(self._state)
+        with self._plans_lock:
+            self._plans.clear()
+
+    def __enter__(self) -> Session:
+        push_default_session(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pop_default_session(self)
+        self.close()
+
+    def as_default(self) -> Any:
+        """A context manager that makes this session the default one (without closing it)."""
+        import contextlib
+
+        @contextlib.contextmanager
+        def scope() -> Any:
+            push_default_session(self)
+            try:
+                yield self
+            finally:
+                pop_default_session(self)
+
+        return scope()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise errors.FailedPreconditionError(
+                "attempted to use a closed Session; expected a session that is still open "
+                "(create a new gf.Session())"
+            )
+
+    # -- running ---------------------------------------------------------------------------
+    def run(self, fetches: Any, feed_dict: Mapping[Any, Any] | None = None,
+            options: Any = None, run_metadata: Any = None) -> Any:
+        """Computes `fetches` with the values in `feed_dict`.
+
+        Args:
+          fetches: a Tensor, an Operation, a "name:0" or op name string, or any
+            nesting of lists, tuples, namedtuples and dicts of them.
+          feed_dict: maps Tensors (or their names) to values; any tensor may be
+            fed, and then its producer does not run.
+
+        Returns:
+          The fetches' structure with a NumPy array per tensor, None per op.
+
+        Raises:
+          InvalidArgumentError: a bad fetch or feed (wrong dtype or shape, a
+            placeholder not fed), or an op that fails on the fed values.
+          NotFoundError: an unknown name.
+          FailedPreconditionError: an uninitialized variable, a closed session.
+        """
+        self._check_open()
+        structure = FetchStructure(self._graph, fetches)
+        feeds = check_feeds(self._graph, feed_dict)
+        plan = self._plan(structure.elements, frozenset(feeds))
+        values = execute(plan, feeds, self._context)
+        return structure.rebuild(_detach(values, feeds))
+
+    def make_callable(self, fetches: Any, feed_list: Sequence[Any] | None = None,
+                      accept_options: bool = False) -> Callable[..., Any]:
+        """A function `f(*feed_values)` that runs `fetches` with `feed_list` fed positionally.
+
+        The fetch structure and feed keys are resolved once, so each call does
+        less work than `run`.
+        """
+        self._check_open()
+        structure = FetchStructure(self._graph, fetches)
+        keys = [resolve_feed_key(self._graph, k) for k in (feed_list or [])]
+        if len(set(keys)) != len(keys):
+            raise errors.InvalidArgumentError("feed_list names a tensor more than once")
+        plan = self._plan(structure.elements, frozenset(keys))
+
+        def call(*feed_values: Any, **kwargs: Any) -> Any:
+            self._check_open()
+            if len(feed_values) != len(keys):
+                raise errors.InvalidArgumentError(
+                    f"this callable takes {len(keys)} feed value(s) "
+                    f"({', '.join(k.name for k in keys) or 'none'}); got {len(feed_values)}"
+                )
+            feeds = {k: check_feed(k, v) for k, v in zip(keys, feed_values)}
+            values = execute(plan, feeds, self._context)
+            return structure.rebuild(_detach(values, feeds))
+
+        return call
+
+    def _plan(self, elements: Sequence[Tensor | Operation], fed: frozenset[Tensor]) -> Plan:
+        key = (tuple(elements), fed)
+        with self._plans_lock:
+            plan = self._plans.get(key)
+            if plan is not None:
+                self._plans.move_to_end(key)
+                return plan
+        plan = make_plan(elements, fed)
+        with self._plans_lock:
+            self._plans[key] = plan
+            if len(self._plans) > _PLAN_CACHE_SIZE:
+                self._plans.popitem(last=False)
+        return plan
+
+    def _load_variable(self, variable: Tensor, value: Any) -> None:
+        self._check_open()
+        array = check_feed(variable, value)
+        self._state.write_variable(variable.op, array)
+
+    def __repr__(self) -> str:
+        return f"<gf.Session mode={self._mode!r}>"
+
+
+def _detach(values: list[Any], feeds: Mapping[Tensor, np.ndarray]) -> list[Any]:
+    """Results the caller owns: arrays that alias graph, variable or fed data are copied."""
+    fed = {id(v) for v in feeds.values()}
+    out = []
+    for v in values:
+        if isinstance(v, np.ndarray) and (
+            not v.flags.writeable or v.base is not None or id(v) in fed
+        ):
+            v = v.copy()
+        out.append(v)
+    return out
+
+
+class InteractiveSession(Session):
+    """A Session that makes itself the default session when created (for notebooks)."""
+
+    def __init__(self, target: str = "", graph: Graph | None = None, config: Any = None,
+                 mode: str | None = None) -> None:
+        super().__init__(target, graph, config, mode)
+        push_default_session(self)
+
+    def close(self) -> None:
+        pop_default_session(self)
+        super().close()
