@@ -33,6 +33,7 @@ class _State:
         self.variables: dict[Operation, np.ndarray] = {}
         self.generators: dict[Operation, tuple[np.random.Generator, threading.Lock]] = {}
         self.lock = threading.Lock()
+        self.update_lock = threading.Lock()
 
     def read_variable(self, op: Operation) -> np.ndarray:
         value = self.variables.get(op)
@@ -65,6 +66,11 @@ class _State:
             self.variables[op] = stored
         return stored
 
+    def update_variable(self, op: Operation,
+                        update: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        with self.update_lock:
+            return self.write_variable(op, update(self.read_variable(op)))
+
     def rng(self, op: Operation) -> np.random.Generator:
         entry = self.generators.get(op)
         if entry is None:
@@ -89,6 +95,10 @@ class _LockedState:
     def write_variable(self, op: Operation, value: np.ndarray,
                        validate_shape: bool = True) -> np.ndarray:
         return self._state.write_variable(op, value, validate_shape)
+
+    def update_variable(self, op: Operation,
+                        update: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        return self._state.update_variable(op, update)
 
     def rng(self, op: Operation) -> np.random.Generator:
         generator = self._state.rng(op)

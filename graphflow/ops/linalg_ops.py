@@ -56,11 +56,17 @@ def _matmul_shape(shapes: list[Shape], attrs: Mapping[str, Any]) -> list[Shape]:
 def _matmul_dtype(in_dtypes: list[DType], attrs: Mapping[str, Any]) -> list[DType]:
     a, b = in_dtypes
     if a != b:
-        raise fail("operands must have one dtype", got=f"{a.name} and {b.name}",
-                   expected="equal dtypes (matmul promotes them)")
+        raise fail(
+            "operands must have one dtype",
+            got=f"{a.name} and {b.name}",
+            expected="equal dtypes (matmul promotes them)",
+        )
     if a not in MATMUL_DTYPES:
-        raise fail("unsupported dtype", got=a.name,
-                   expected="one of " + ", ".join(d.name for d in MATMUL_DTYPES))
+        raise fail(
+            "unsupported dtype",
+            got=a.name,
+            expected="one of " + ", ".join(d.name for d in MATMUL_DTYPES),
+        )
     return [a]
 
 
@@ -120,7 +126,9 @@ def matmul(
         if t and adj:
             raise errors.InvalidArgumentError(
                 errors.op_message(
-                    "MatMul", name or "MatMul", user_location(),
+                    "MatMul",
+                    name or "MatMul",
+                    user_location(),
                     f"transpose_{which} and adjoint_{which} are both set",
                     expected="at most one of them",
                 )
@@ -128,9 +136,14 @@ def matmul(
     (x, y), dtype = promote(a, b, op_name="matmul")
     if dtype.is_bool:
         raise errors.InvalidArgumentError(
-            errors.op_message("MatMul", name or "MatMul", user_location(),
-                              "matmul of bool tensors", got="bool",
-                              expected="numbers (cast bools with gf.cast first)")
+            errors.op_message(
+                "MatMul",
+                name or "MatMul",
+                user_location(),
+                "matmul of bool tensors",
+                got="bool",
+                expected="numbers (cast bools with gf.cast first)",
+            )
         )
     attrs = {
         "transpose_a": bool(transpose_a or adjoint_a),

@@ -63,7 +63,10 @@ def normalize_axes(
         if not -rank <= a < rank:
             raise errors.InvalidArgumentError(
                 errors.op_message(
-                    op_type, name or op_type, user_location(), f"{what} out of range",
+                    op_type,
+                    name or op_type,
+                    user_location(),
+                    f"{what} out of range",
                     got=f"{what} {a} for an input of rank {rank}",
                     expected=f"axes in [{-rank}, {rank})",
                 )
@@ -71,8 +74,9 @@ def normalize_axes(
     return tuple(sorted({a % rank for a in given}))
 
 
-def normalize_axis(axis: Any, rank: int | None, op_type: str, name: str | None,
-                   what: str = "axis") -> int:
+def normalize_axis(
+    axis: Any, rank: int | None, op_type: str, name: str | None, what: str = "axis"
+) -> int:
     """One axis, made non-negative when the rank is known.
 
     Raises:
@@ -84,7 +88,10 @@ def normalize_axis(axis: Any, rank: int | None, op_type: str, name: str | None,
     if not -rank <= a < rank:
         raise errors.InvalidArgumentError(
             errors.op_message(
-                op_type, name or op_type, user_location(), f"{what} out of range",
+                op_type,
+                name or op_type,
+                user_location(),
+                f"{what} out of range",
                 got=f"{what} {a} for an input of rank {rank}",
                 expected=f"an axis in [{-rank}, {rank})",
             )
@@ -93,7 +100,7 @@ def normalize_axis(axis: Any, rank: int | None, op_type: str, name: str | None,
 
 
 def runtime_axes(x: np.ndarray, axis: tuple[int, ...] | None) -> tuple[int, ...]:
-    """The normalized axes for an array (the attr is already normalized unless the rank was unknown).
+    """The normalized axes of `x` (the attr is normalized already unless the rank was unknown).
 
     Raises:
       InvalidArgumentError: an axis outside the array's rank.
@@ -118,8 +125,11 @@ def reduced_shape(shape: Shape, axis: tuple[int, ...] | None, keepdims: bool) ->
     axes = tuple(range(rank)) if axis is None else axis
     for a in axes:
         if not 0 <= a < rank:
-            raise fail("reduction axis out of range", got=f"axis {a} for shape {shape}",
-                       expected=f"axes in [0, {rank})")
+            raise fail(
+                "reduction axis out of range",
+                got=f"axis {a} for shape {shape}",
+                expected=f"axes in [0, {rank})",
+            )
     dims = shape.as_list()
     if keepdims:
         return Shape(1 if i in axes else d for i, d in enumerate(dims))
@@ -222,8 +232,14 @@ def logsumexp_reference(x: np.ndarray, axis: Any, keepdims: bool) -> np.ndarray:
 
 
 # -- declarations --------------------------------------------------------------------------
-def _reduction(name: str, reference: Callable, allowed: tuple[DType, ...], doc: str,
-               differentiable: bool = True, hint: str = "") -> None:
+def _reduction(
+    name: str,
+    reference: Callable,
+    allowed: tuple[DType, ...],
+    doc: str,
+    differentiable: bool = True,
+    hint: str = "",
+) -> None:
     defop(
         name,
         REDUCTION,
@@ -239,38 +255,62 @@ def _reduction(name: str, reference: Callable, allowed: tuple[DType, ...], doc: 
 _NUMBERS_HINT = " (cast bools to a number type first)"
 _reduction("Sum", _sum, NUMERIC, "sum over axes; empty sum 0; ints wrap", hint=_NUMBERS_HINT)
 _reduction(
-    "Mean", _mean, NUMERIC,
+    "Mean",
+    _mean,
+    NUMERIC,
     "mean over axes; int mean truncates toward 0 (TF); empty: NaN (0 for ints)",
     hint=_NUMBERS_HINT,
 )
-_reduction("Max", _max, NUMERIC, "max over axes; NaN propagates; empty: -inf / lowest int",
-           hint=_NUMBERS_HINT)
-_reduction("Min", _min, NUMERIC, "min over axes; NaN propagates; empty: +inf / highest int",
-           hint=_NUMBERS_HINT)
-_reduction("Prod", _prod, NUMERIC, "product over axes; empty product 1; ints wrap",
-           hint=_NUMBERS_HINT)
+_reduction(
+    "Max",
+    _max,
+    NUMERIC,
+    "max over axes; NaN propagates; empty: -inf / lowest int",
+    hint=_NUMBERS_HINT,
+)
+_reduction(
+    "Min",
+    _min,
+    NUMERIC,
+    "min over axes; NaN propagates; empty: +inf / highest int",
+    hint=_NUMBERS_HINT,
+)
+_reduction(
+    "Prod", _prod, NUMERIC, "product over axes; empty product 1; ints wrap", hint=_NUMBERS_HINT
+)
 _reduction("Any", _any, BOOL, "logical or over axes; empty: False", differentiable=False)
 _reduction("All", _all, BOOL, "logical and over axes; empty: True", differentiable=False)
-_reduction("LogSumExp", logsumexp_reference, FLOATS,
-           "log(sum(exp(x))) over axes, max-shifted; all -inf or empty: -inf")
+_reduction(
+    "LogSumExp",
+    logsumexp_reference,
+    FLOATS,
+    "log(sum(exp(x))) over axes, max-shifted; all -inf or empty: -inf",
+)
 
 
 def _arg_shape(shapes: list[Shape], attrs: Mapping[str, Any]) -> list[Shape]:
     shape = shapes[0]
     axis = attrs["axis"]
     if not 0 <= axis < shape.rank:
-        raise fail("axis out of range", got=f"axis {axis} for shape {shape}",
-                   expected=f"an axis in [0, {shape.rank})")
+        raise fail(
+            "axis out of range",
+            got=f"axis {axis} for shape {shape}",
+            expected=f"an axis in [0, {shape.rank})",
+        )
     if shape[axis] == 0:
-        raise fail("cannot take the arg max/min of an empty axis",
-                   got=f"axis {axis} of shape {shape}", expected="a non-empty axis")
+        raise fail(
+            "cannot take the arg max/min of an empty axis",
+            got=f"axis {axis} of shape {shape}",
+            expected="a non-empty axis",
+        )
     return [Shape(d for i, d in enumerate(shape.dims) if i != axis)]
 
 
 def _arg_dtype(in_dtypes: list[DType], attrs: Mapping[str, Any]) -> list[DType]:
     if attrs["output_type"] not in dtypes.INT_DTYPES:
-        raise fail("unsupported output_type", got=attrs["output_type"].name,
-                   expected="int32 or int64")
+        raise fail(
+            "unsupported output_type", got=attrs["output_type"].name, expected="int32 or int64"
+        )
     return [attrs["output_type"]]
 
 
@@ -308,10 +348,14 @@ for _name, _fn, _what in (("ArgMax", np.argmax, "largest"), ("ArgMin", np.argmin
 def _keepdims(keepdims: Any, keep_dims: Any, op_type: str, name: str | None) -> bool:
     if keepdims is not None and keep_dims is not None and bool(keepdims) != bool(keep_dims):
         raise errors.InvalidArgumentError(
-            errors.op_message(op_type, name or op_type, user_location(),
-                              "keepdims and its deprecated alias keep_dims disagree",
-                              got=f"keepdims={keepdims}, keep_dims={keep_dims}",
-                              expected="only one of them")
+            errors.op_message(
+                op_type,
+                name or op_type,
+                user_location(),
+                "keepdims and its deprecated alias keep_dims disagree",
+                got=f"keepdims={keepdims}, keep_dims={keep_dims}",
+                expected="only one of them",
+            )
         )
     value = keepdims if keepdims is not None else keep_dims
     return bool(value) if value is not None else False
@@ -320,9 +364,13 @@ def _keepdims(keepdims: Any, keep_dims: Any, op_type: str, name: str | None) -> 
 def _axis_arg(axis: Any, reduction_indices: Any, op_type: str, name: str | None) -> Any:
     if axis is not None and reduction_indices is not None:
         raise errors.InvalidArgumentError(
-            errors.op_message(op_type, name or op_type, user_location(),
-                              "both axis and its deprecated alias reduction_indices are given",
-                              expected="only one of them")
+            errors.op_message(
+                op_type,
+                name or op_type,
+                user_location(),
+                "both axis and its deprecated alias reduction_indices are given",
+                expected="only one of them",
+            )
         )
     return axis if axis is not None else reduction_indices
 
@@ -339,8 +387,9 @@ def _reduce(op_type: str, api: str, default_name: str) -> Callable[..., Tensor]:
         t = convert_to_tensor(input_tensor)
         if op_type == "LogSumExp" and t.dtype.is_integer:
             t = _cast(t, dtypes.float64)  # NumPy/SciPy: logsumexp of ints is float64
-        axes = normalize_axes(_axis_arg(axis, reduction_indices, op_type, name), t.shape.rank,
-                              op_type, name)
+        axes = normalize_axes(
+            _axis_arg(axis, reduction_indices, op_type, name), t.shape.rank, op_type, name
+        )
         keep = _keepdims(keepdims, keep_dims, op_type, name)
         op = apply_op(op_type, [t], {"axis": axes, "keepdims": keep}, name=name or default_name)
         return op.outputs[0]
@@ -384,7 +433,7 @@ reduce_logsumexp = _reduce("LogSumExp", "reduce_logsumexp", "ReduceLogSumExp")
 
 def _arg(op_type: str, api: str) -> Callable[..., Tensor]:
     def fn(
-        input: Any,  # noqa: A002 - TF1's name
+        input: Any,
         axis: Any = None,
         name: str | None = None,
         dimension: Any = None,
@@ -393,9 +442,13 @@ def _arg(op_type: str, api: str) -> Callable[..., Tensor]:
         t = convert_to_tensor(input)
         if axis is not None and dimension is not None:
             raise errors.InvalidArgumentError(
-                errors.op_message(op_type, name or op_type, user_location(),
-                                  "both axis and its deprecated alias dimension are given",
-                                  expected="only one of them")
+                errors.op_message(
+                    op_type,
+                    name or op_type,
+                    user_location(),
+                    "both axis and its deprecated alias dimension are given",
+                    expected="only one of them",
+                )
             )
         if axis is None:
             axis = dimension if dimension is not None else 0
@@ -404,7 +457,7 @@ def _arg(op_type: str, api: str) -> Callable[..., Tensor]:
         return apply_op(op_type, [t], attrs, name=name or op_type).outputs[0]
 
     fn.__name__ = api
-    fn.__doc__ = f"""{api}: the index of the {'largest' if op_type == 'ArgMax' else 'smallest'}
+    fn.__doc__ = f"""{api}: the index of the {"largest" if op_type == "ArgMax" else "smallest"}
     element along `axis` ({op_type} op).
 
     Ties give the first index; a NaN counts as the extreme, and the first NaN wins (as NumPy).
@@ -424,4 +477,3 @@ def _arg(op_type: str, api: str) -> Callable[..., Tensor]:
 
 argmax = _arg("ArgMax", "argmax")
 argmin = _arg("ArgMin", "argmin")
-

@@ -59,9 +59,10 @@ def _update_kernel(update: Callable[[np.ndarray, np.ndarray], np.ndarray] | None
     def kernel(ctx: ExecutionContext, op: Operation, inputs: list[np.ndarray]) -> list[np.ndarray]:
         variable = op.inputs[0].op
         value = inputs[1]
-        if update is not None:
-            value = update(ctx.read_variable(variable), value)
-        return [ctx.write_variable(variable, value, validate_shape=op.attrs["validate_shape"])]
+        if update is None:
+            return [ctx.write_variable(variable, value, op.attrs["validate_shape"])]
+        # Read-modify-write is atomic: concurrent runs never lose an update.
+        return [ctx.update_variable(variable, lambda current: update(current, value))]
 
     return kernel
 
