@@ -1,16 +1,21 @@
 """graphflow: a static dataflow-graph compiler and session runtime (TF1 graph-mode API).
 
-    import graphflow as gf
+import graphflow as gf
 
-    x = gf.placeholder(gf.float32, shape=[None, 3])
-    y = gf.nn.softmax(x * 2.0)
-    with gf.Session() as sess:
-        print(sess.run(y, feed_dict={x: [[1.0, 2.0, 3.0]]}))
+x = gf.placeholder(gf.float32, shape=[None, 3])
+y = gf.nn.softmax(x * 2.0)
+with gf.Session() as sess:
+    print(sess.run(y, feed_dict={x: [[1.0, 2.0, 3.0]]}))
 """
 
-from graphflow import dtypes, errors, ops
+from graphflow import (
+    dtypes,
+    errors,
+    nn,
+    ops,
+)
 from graphflow.dtypes import DType, as_dtype, float32, float64, int32, int64
-from graphflow.dtypes import bool_ as bool  # noqa: A001 - TF1's name
+from graphflow.dtypes import bool_ as bool
 from graphflow.graph import (
     Graph,
     Operation,
@@ -21,30 +26,28 @@ from graphflow.graph import (
     name_scope,
     reset_default_graph,
 )
-try:
-    from graphflow.ops.array_ops import (
-        broadcast_to,
-        concat,
-        expand_dims,
-        gather,
-        identity,
-        one_hot,
-        pad,
-        rank,
-        reshape,
-        shape,
-        size,
-        slice,  # noqa: A004 - TF1's name
-        split,
-        squeeze,
-        stack,
-        stop_gradient,
-        strided_slice,
-        tile,
-        transpose,
-    )
-except ImportError:  # TEMPORARY while helpers write the module
-    pass
+from graphflow.ops.array_ops import (
+    broadcast_to,
+    concat,
+    expand_dims,
+    gather,
+    identity,
+    one_hot,
+    pad,
+    rank,
+    reshape,
+    shape,
+    size,
+    slice,
+    split,
+    squeeze,
+    stack,
+    stop_gradient,
+    strided_slice,
+    tile,
+    transpose,
+    unstack,
+)
 from graphflow.ops.convert import convert_to_tensor
 from graphflow.ops.creation_ops import (
     constant,
@@ -57,84 +60,78 @@ from graphflow.ops.creation_ops import (
     placeholder_with_default,
     random_normal,
     random_uniform,
-    range,  # noqa: A004 - TF1's name
+    range,
     set_random_seed,
     truncated_normal,
     zeros,
     zeros_like,
 )
-try:
-    from graphflow.ops.linalg_ops import matmul
-    from graphflow.ops.math_ops import (
-        abs,  # noqa: A004 - TF1's name
-        add,
-        cast,
-        ceil,
-        clip_by_value,
-        cos,
-        div,
-        divide,
-        equal,
-        erf,
-        exp,
-        expm1,
-        floor,
-        floor_div,
-        floordiv,
-        floormod,
-        greater,
-        greater_equal,
-        less,
-        less_equal,
-        log,
-        log1p,
-        logical_and,
-        logical_not,
-        logical_or,
-        maximum,
-        minimum,
-        mod,
-        multiply,
-        neg,
-        negative,
-        not_equal,
-        pow,  # noqa: A004 - TF1's name
-        realdiv,
-        reciprocal,
-        round,  # noqa: A004 - TF1's name
-        rsqrt,
-        sigmoid,
-        sign,
-        sin,
-        sqrt,
-        square,
-        squared_difference,
-        subtract,
-        tanh,
-        to_float,
-        to_int32,
-        to_int64,
-        truediv,
-        where,
-        where_v2,
-    )
-except ImportError:  # TEMPORARY while helpers write the module
-    pass
-try:
-    from graphflow.ops.reduction_ops import (
-        argmax,
-        argmin,
-        reduce_all,
-        reduce_any,
-        reduce_logsumexp,
-        reduce_max,
-        reduce_mean,
-        reduce_min,
-        reduce_prod,
-        reduce_sum,
-    )
-except ImportError:  # TEMPORARY while helpers write the module
-    pass
+from graphflow.ops.linalg_ops import matmul
+from graphflow.ops.math_ops import (
+    abs,
+    add,
+    cast,
+    ceil,
+    clip_by_value,
+    cos,
+    div,
+    divide,
+    equal,
+    erf,
+    exp,
+    expm1,
+    floor,
+    floor_div,
+    floordiv,
+    floormod,
+    greater,
+    greater_equal,
+    less,
+    less_equal,
+    log,
+    log1p,
+    logical_and,
+    logical_not,
+    logical_or,
+    maximum,
+    minimum,
+    mod,
+    multiply,
+    neg,
+    negative,
+    not_equal,
+    pow,
+    realdiv,
+    reciprocal,
+    round,
+    rsqrt,
+    sigmoid,
+    sign,
+    sin,
+    sqrt,
+    square,
+    squared_difference,
+    subtract,
+    tanh,
+    to_float,
+    to_int32,
+    to_int64,
+    truediv,
+    where,
+    where_v2,
+)
+from graphflow.ops.reduction_ops import (
+    argmax,
+    argmin,
+    reduce_all,
+    reduce_any,
+    reduce_logsumexp,
+    reduce_max,
+    reduce_mean,
+    reduce_min,
+    reduce_prod,
+    reduce_sum,
+)
 from graphflow.ops.state_ops import (
     Variable,
     assign,
@@ -146,12 +143,8 @@ from graphflow.ops.state_ops import (
     trainable_variables,
     variables_initializer,
 )
+from graphflow.runtime import InteractiveSession, Session
 from graphflow.shapes import Shape, TensorShape
-try:
-    from graphflow import nn
-except ImportError:  # TEMPORARY
-    pass
-from graphflow.runtime import InteractiveSession, Session  # noqa: E402
 
 newaxis = None
 __version__ = "0.1.0"

@@ -89,8 +89,7 @@ def as_dtype(value: Any) -> DType:
     if value is float:
         return float32
     raise errors.InvalidArgumentError(
-        f"unsupported dtype {value!r}; expected one of "
-        + ", ".join(d.name for d in ALL_DTYPES)
+        f"unsupported dtype {value!r}; expected one of " + ", ".join(d.name for d in ALL_DTYPES)
     )
 
 

@@ -12,7 +12,7 @@ import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from graphflow import errors
 from graphflow.dtypes import DType
@@ -34,10 +34,10 @@ class Tensor:
     `==` compares identity, as in TF1 graph mode; use `gf.equal` for values.
     """
 
-    __slots__ = ("_dtype", "_op", "_shape", "_value_index", "__weakref__")
+    __slots__ = ("__weakref__", "_dtype", "_op", "_shape", "_value_index")
 
     # Set by graphflow.ops when the op modules load: operator name -> function.
-    _operators: dict[str, Callable[..., Tensor]] = {}
+    _operators: ClassVar[dict[str, Callable[..., Tensor]]] = {}
 
     def __init__(self, op: Operation, value_index: int, dtype: DType, shape: Shape) -> None:
         self._op = op
@@ -233,6 +233,7 @@ class Operation:
     """
 
     __slots__ = (
+        "__weakref__",
         "_attrs",
         "_control_inputs",
         "_graph",
@@ -242,7 +243,6 @@ class Operation:
         "_name",
         "_outputs",
         "_type",
-        "__weakref__",
     )
 
     def __init__(
@@ -338,7 +338,9 @@ class Operation:
         expected: str | None = None,
     ) -> errors.GraphflowError:
         """An exception of type `cls` about this op, in the one message format."""
-        return cls(errors.op_message(self._type, self._name, self._location, what, got, expected), self)
+        return cls(
+            errors.op_message(self._type, self._name, self._location, what, got, expected), self
+        )
 
     def __repr__(self) -> str:
         return f"<gf.Operation '{self._name}' type={self._type}>"
@@ -543,7 +545,9 @@ class Graph:
           InvalidArgumentError: if `name` is a tensor name ("x:0").
         """
         if not isinstance(name, str):
-            raise errors.InvalidArgumentError(f"an op name must be a str, not {type(name).__name__}")
+            raise errors.InvalidArgumentError(
+                f"an op name must be a str, not {type(name).__name__}"
+            )
         op = self._ops_by_name.get(name)
         if op is not None:
             return op
@@ -565,7 +569,9 @@ class Graph:
           InvalidArgumentError: if `name` has no ":index" part.
         """
         if not isinstance(name, str):
-            raise errors.InvalidArgumentError(f"a tensor name must be a str, not {type(name).__name__}")
+            raise errors.InvalidArgumentError(
+                f"a tensor name must be a str, not {type(name).__name__}"
+            )
         match = _TENSOR_NAME.match(name)
         if match is None:
             hint = (
@@ -682,7 +688,9 @@ def name_scope(name: str | None) -> contextlib.AbstractContextManager[str]:
     return get_default_graph().name_scope(name)
 
 
-def control_dependencies(control_inputs: Sequence[Any] | None) -> contextlib.AbstractContextManager[None]:
+def control_dependencies(
+    control_inputs: Sequence[Any] | None,
+) -> contextlib.AbstractContextManager[None]:
     """`get_default_graph().control_dependencies(control_inputs)`."""
     return get_default_graph().control_dependencies(control_inputs)
 

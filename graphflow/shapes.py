@@ -109,8 +109,10 @@ class Shape:
     def __str__(self) -> str:
         if self._dims is None:
             return "<unknown>"
-        return "(" + ", ".join("?" if d is None else str(d) for d in self._dims) + (
-            ",)" if len(self._dims) == 1 else ")"
+        return (
+            "("
+            + ", ".join("?" if d is None else str(d) for d in self._dims)
+            + (",)" if len(self._dims) == 1 else ")")
         )
 
 

@@ -59,23 +59,30 @@ def check_feed(tensor: Tensor, value: Any) -> np.ndarray:
         try:
             array = np.asarray(value)
         except (ValueError, TypeError) as e:
-            raise op.error(errors.InvalidArgumentError,
-                           f"the value fed for {tensor.name} is not an array: {e}",
-                           expected=f"{tensor.dtype.name} values of shape {tensor.shape}") from None
+            raise op.error(
+                errors.InvalidArgumentError,
+                f"the value fed for {tensor.name} is not an array: {e}",
+                expected=f"{tensor.dtype.name} values of shape {tensor.shape}",
+            ) from None
     if array.dtype != tensor.dtype.np:
         if array.dtype == object or array.dtype.kind not in "biuf":
-            raise op.error(errors.InvalidArgumentError,
-                           f"the value fed for {tensor.name} has the wrong dtype",
-                           got=str(array.dtype), expected=tensor.dtype.name)
+            raise op.error(
+                errors.InvalidArgumentError,
+                f"the value fed for {tensor.name} has the wrong dtype",
+                got=str(array.dtype),
+                expected=tensor.dtype.name,
+            )
         try:
-            array = cast_value(array, tensor.dtype, f"the value fed for {tensor.name}",
-                               strict=True)
+            array = cast_value(array, tensor.dtype, f"the value fed for {tensor.name}", strict=True)
         except errors.InvalidArgumentError as e:
             raise op.error(errors.InvalidArgumentError, e.message) from None
     if not tensor.shape.is_compatible_with(array.shape):
-        raise op.error(errors.InvalidArgumentError,
-                       f"the value fed for {tensor.name} has the wrong shape",
-                       got=str(tuple(array.shape)), expected=str(tensor.shape))
+        raise op.error(
+            errors.InvalidArgumentError,
+            f"the value fed for {tensor.name} has the wrong shape",
+            got=str(tuple(array.shape)),
+            expected=str(tensor.shape),
+        )
     return array
 
 

@@ -78,8 +78,7 @@ def make_plan(fetches: Sequence[Tensor | Operation], fed: frozenset[Tensor]) -> 
                 errors.InvalidArgumentError,
                 f"you must feed a value for placeholder tensor {op.outputs[0].name!r}",
                 got="no feed",
-                expected=f"a feed of dtype {op.attrs['dtype'].name} and shape "
-                f"{op.attrs['shape']}",
+                expected=f"a feed of dtype {op.attrs['dtype'].name} and shape {op.attrs['shape']}",
             )
     last_use: dict[Tensor, int] = {}
     read_inputs: list[tuple[Tensor | None, ...]] = []
@@ -120,7 +119,7 @@ def run_op(step: Step, args: list[np.ndarray | None], ctx: ExecutionContext) -> 
         if e.op is not None:
             raise
         raise type(e)(errors.op_message(op.type, op.name, op.location, e.message), op) from None
-    except Exception as e:  # noqa: BLE001 - any kernel failure becomes a user-facing error
+    except Exception as e:
         raise op.error(
             errors.InvalidArgumentError,
             f"failed at run time: {e}",

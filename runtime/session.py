@@ -8,6 +8,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from graphflow.runtime.feeds import check_feed, check_feeds, resolve_feed_key
+from graphflow.runtime.fetch import FetchStructure
+from graphflow.runtime.interpreter import Plan, execute, make_plan
 
 from graphflow import errors
 from graphflow.graph import (
@@ -18,9 +21,6 @@ from graphflow.graph import (
     pop_default_session,
     push_default_session,
 )
-from graphflow.runtime.feeds import check_feed, check_feeds, resolve_feed_key
-from graphflow.runtime.fetch import FetchStructure
-from graphflow.runtime.interpreter import Plan, execute, make_plan
 
 MODES = ("interpreted",)
 _PLAN_CACHE_SIZE = 256
@@ -47,8 +47,9 @@ class _State:
             )
         return value
 
-    def write_variable(self, op: Operation, value: np.ndarray,
-                       validate_shape: bool = True) -> np.ndarray:
+    def write_variable(
+        self, op: Operation, value: np.ndarray, validate_shape: bool = True
+    ) -> np.ndarray:
         shape = op.attrs["shape"]
         if validate_shape and not shape.is_compatible_with(value.shape):
             raise op.error(
@@ -66,8 +67,9 @@ class _State:
             self.variables[op] = stored
         return stored
 
-    def update_variable(self, op: Operation,
-                        update: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    def update_variable(
+        self, op: Operation, update: Callable[[np.ndarray], np.ndarray]
+    ) -> np.ndarray:
         with self.update_lock:
             return self.write_variable(op, update(self.read_variable(op)))
 
@@ -92,12 +94,14 @@ class _LockedState:
     def read_variable(self, op: Operation) -> np.ndarray:
         return self._state.read_variable(op)
 
-    def write_variable(self, op: Operation, value: np.ndarray,
-                       validate_shape: bool = True) -> np.ndarray:
+    def write_variable(
+        self, op: Operation, value: np.ndarray, validate_shape: bool = True
+    ) -> np.ndarray:
         return self._state.write_variable(op, value, validate_shape)
 
-    def update_variable(self, op: Operation,
-                        update: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    def update_variable(
+        self, op: Operation, update: Callable[[np.ndarray], np.ndarray]
+    ) -> np.ndarray:
         return self._state.update_variable(op, update)
 
     def rng(self, op: Operation) -> np.random.Generator:
@@ -136,8 +140,13 @@ class Session:
     called from several threads at once.
     """
 
-    def __init__(self, target: str = "", graph: Graph | None = None, config: Any = None,
-                 mode: str | None = None) -> None:
+    def __init__(
+        self,
+        target: str = "",
+        graph: Graph | None = None,
+        config: Any = None,
+        mode: str | None = None,
+    ) -> None:
         if isinstance(target, Graph) and graph is None:
             target, graph = "", target
         mode = mode or "interpreted"
@@ -200,8 +209,13 @@ class Session:
             )
 
     # -- running ---------------------------------------------------------------------------
-    def run(self, fetches: Any, feed_dict: Mapping[Any, Any] | None = None,
-            options: Any = None, run_metadata: Any = None) -> Any:
+    def run(
+        self,
+        fetches: Any,
+        feed_dict: Mapping[Any, Any] | None = None,
+        options: Any = None,
+        run_metadata: Any = None,
+    ) -> Any:
         """Computes `fetches` with the values in `feed_dict`.
 
         Args:
@@ -226,8 +240,9 @@ class Session:
         values = execute(plan, feeds, self._context)
         return structure.rebuild(_detach(values, feeds))
 
-    def make_callable(self, fetches: Any, feed_list: Sequence[Any] | None = None,
-                      accept_options: bool = False) -> Callable[..., Any]:
+    def make_callable(
+        self, fetches: Any, feed_list: Sequence[Any] | None = None, accept_options: bool = False
+    ) -> Callable[..., Any]:
         """A function `f(*feed_values)` that runs `fetches` with `feed_list` fed positionally.
 
         The fetch structure and feed keys are resolved once, so each call does
@@ -292,8 +307,13 @@ def _detach(values: list[Any], feeds: Mapping[Tensor, np.ndarray]) -> list[Any]:
 class InteractiveSession(Session):
     """A Session that makes itself the default session when created (for notebooks)."""
 
-    def __init__(self, target: str = "", graph: Graph | None = None, config: Any = None,
-                 mode: str | None = None) -> None:
+    def __init__(
+        self,
+        target: str = "",
+        graph: Graph | None = None,
+        config: Any = None,
+        mode: str | None = None,
+    ) -> None:
         super().__init__(target, graph, config, mode)
         push_default_session(self)
 

@@ -100,8 +100,9 @@ def _plant_specials(array: np.ndarray) -> np.ndarray:
         return array
     out = array.copy()
     flat = out.reshape(-1)
-    for position, value in zip(range(0, flat.size, max(1, flat.size // 3)),
-                               (np.nan, np.inf, -np.inf)):
+    for position, value in zip(
+        range(0, flat.size, max(1, flat.size // 3)), (np.nan, np.inf, -np.inf)
+    ):
         flat[position] = value
     return out
 
@@ -122,8 +123,10 @@ def tolerances(case: Case, dtype: np.dtype) -> tuple[float, float]:
         rtol, atol = 1e-10, 1e-12
     else:
         rtol, atol = 0.0, 0.0
-    return (case.rtol if case.rtol is not None else rtol,
-            case.atol if case.atol is not None else atol)
+    return (
+        case.rtol if case.rtol is not None else rtol,
+        case.atol if case.atol is not None else atol,
+    )
 
 
 def assert_matches(case: Case, got: Any, want: Any, label: str) -> None:
@@ -148,8 +151,9 @@ def run_case(case: Case, variant: str, mode: str, seed: int = 0) -> None:
     graph = gf.Graph()
     with graph.as_default():
         placeholders = [
-            gf.placeholder(dtype, shape=[None] * len(shape) if variant == "none" else shape,
-                           name=f"in{i}")
+            gf.placeholder(
+                dtype, shape=[None] * len(shape) if variant == "none" else shape, name=f"in{i}"
+            )
             for i, (shape, dtype) in enumerate(zip(case.shapes, case.dtypes))
         ]
         built = case.build(*placeholders)

@@ -146,7 +146,7 @@ def test_source_location_points_at_user_line() -> None:
     import inspect
 
     source = inspect.getsource(test_source_location_points_at_user_line).splitlines()
-    recorded = [s for s in source if "the line recorded" in s][0]
+    recorded = next(s for s in source if "the line recorded" in s)
     first = inspect.getsourcelines(test_source_location_points_at_user_line)[1]
     assert line == first + source.index(recorded)
 

@@ -32,6 +32,7 @@ COVERED_ELSEWHERE = {
     "RandomUniform": "random: statistics and seeding in test_random.py",
     "RandomUniformInt": "random: statistics and seeding in test_random.py",
     "TruncatedNormal": "random: statistics and seeding in test_random.py",
+    "Fused": "made by the compiler only: checked by the fusion tests (tests/compiler)",
 }
 
 

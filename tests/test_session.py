@@ -38,7 +38,7 @@ def test_fetch_structures(graph) -> None:
 
 
 def test_ordered_dict_and_op_name_fetches(graph) -> None:
-    x, y, z = graph
+    x, _, _ = graph
     with gf.Session() as sess:
         out = sess.run(collections.OrderedDict([("b", "z:0"), ("a", "z")]), {x: [[0.0, 0.0]]})
     assert list(out) == ["b", "a"]
@@ -57,7 +57,7 @@ def test_only_needed_ops_run() -> None:
 
 
 def test_feed_by_name_and_intermediate_tensor(graph) -> None:
-    x, y, z = graph
+    _, y, z = graph
     with gf.Session() as sess:
         np.testing.assert_array_equal(sess.run(z, {"x:0": [[1.0, 1.0]]}), [[3.0, 3.0]])
         np.testing.assert_array_equal(sess.run(z, {"x": [[1.0, 1.0]]}), [[3.0, 3.0]])
@@ -66,7 +66,7 @@ def test_feed_by_name_and_intermediate_tensor(graph) -> None:
 
 
 def test_feed_conversions(graph) -> None:
-    x, y, z = graph
+    x, y, _ = graph
     with gf.Session() as sess:
         # Python floats and ints, and float64 arrays, into float32 are fine.
         assert sess.run(y, {x: [[1, 2.5]]}).dtype == np.float32
@@ -91,8 +91,9 @@ def test_feed_errors_name_the_placeholder(graph) -> None:
         message = str(info.value)
         assert "Placeholder op 'x'" in message and "test_session.py" in message
         assert "(2, 3)" in message and "(?, 2)" in message
-        with pytest.raises(errors.InvalidArgumentError, match="you must feed a value for "
-                           "placeholder tensor 'x:0'"):
+        with pytest.raises(
+            errors.InvalidArgumentError, match="you must feed a value for placeholder tensor 'x:0'"
+        ):
             sess.run(z)
         with pytest.raises(errors.NotFoundError, match="nope"):
             sess.run(z, {"nope:0": 1.0})
@@ -124,9 +125,8 @@ def test_variables_live_in_the_session() -> None:
 def test_uninitialized_variable_is_an_error() -> None:
     w = gf.Variable(gf.zeros([3]), name="weights")
     y = w + 1.0
-    with gf.Session() as sess:
-        with pytest.raises(errors.FailedPreconditionError) as info:
-            sess.run(y)
+    with gf.Session() as sess, pytest.raises(errors.FailedPreconditionError) as info:
+        sess.run(y)
     message = str(info.value)
     assert "uninitialized value weights" in message and "test_session.py" in message
 
@@ -211,8 +211,10 @@ def test_session_on_explicit_graph() -> None:
         assert sess.graph is g
         assert sess.run(c) == 3.0
     other = gf.constant(1.0)
-    with gf.Session(graph=g) as sess, pytest.raises(errors.InvalidArgumentError,
-                                                    match="another graph"):
+    with (
+        gf.Session(graph=g) as sess,
+        pytest.raises(errors.InvalidArgumentError, match="another graph"),
+    ):
         sess.run(other)
 
 

@@ -1,14 +1,16 @@
 """The op declarations, one module per family; importing this package registers them all."""
 
-from graphflow.ops import creation_ops, math_ops, state_ops  # noqa: F401
-import importlib as _il
-_mods = {}
-for _m in ("array_ops", "linalg_ops", "nn_ops", "reduction_ops"):  # TEMPORARY
-    try:
-        _mods[_m] = _il.import_module("graphflow.ops." + _m)
-    except ImportError:
-        pass
 from graphflow.graph import Tensor
+from graphflow.ops import (  # noqa: F401 - imported for their registrations
+    array_ops,
+    creation_ops,
+    fused_ops,
+    linalg_ops,
+    math_ops,
+    nn_ops,
+    reduction_ops,
+    state_ops,
+)
 
 # The Python operators of Tensor build these ops.
 Tensor._operators.update(
@@ -29,5 +31,7 @@ Tensor._operators.update(
         "less_equal": math_ops.less_equal,
         "greater": math_ops.greater,
         "greater_equal": math_ops.greater_equal,
+        "matmul": linalg_ops.matmul,
+        "getitem": array_ops.getitem,
     }
 )

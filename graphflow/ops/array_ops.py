@@ -21,7 +21,7 @@ from __future__ import annotations
 import builtins
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -32,7 +32,6 @@ from graphflow.graph import Tensor
 from graphflow.ops.convert import (
     _as_tensor_object,
     convert_to_tensor,
-    default_numpy_value,
     static_int,
     static_ints,
     static_value,
@@ -85,10 +84,6 @@ def _canonical_axis(axis: int, rank: int | None, insert: bool = False) -> int:
     return axis + size if axis >= -size else axis
 
 
-def _prod(values: Sequence[int]) -> int:
-    return math.prod(values)
-
-
 def _same_dtypes(in_dtypes: list[DType], attrs: Mapping[str, Any]) -> list[DType]:
     first = in_dtypes[0]
     if any(d != first for d in in_dtypes):
@@ -112,6 +107,16 @@ def _error(
     return errors.InvalidArgumentError(
         errors.op_message(op_type, name or op_type, user_location(), what, got, expected)
     )
+
+
+def _convert(
+    value: Any, op_type: str, name: str | None, what: str = "the input", dtype: Any = None
+) -> Tensor:
+    """convert_to_tensor, with a failure reported against the op being built."""
+    try:
+        return convert_to_tensor(value, dtype=dtype)
+    except errors.InvalidArgumentError as e:
+        raise _error(op_type, name, f"cannot use {what}: {e.message}") from None
 
 
 def _static_int_list(value: Any, what: str, op_type: str) -> tuple[int, ...]:
@@ -149,8 +154,8 @@ def _reshape_shape(shapes: list[Shape], attrs: Mapping[str, Any]) -> list[Shape]
             expected="dims >= 0 and at most one -1",
         )
     in_dims = source.dims or ()
-    known_in = _prod([d for d in in_dims if d is not None])
-    known_out = _prod([d for d in target if d != -1])
+    known_in = math.prod([d for d in in_dims if d is not None])
+    known_out = math.prod([d for d in target if d != -1])
     defined = source.is_fully_defined
     what = f"cannot reshape a tensor of shape {source} to shape {target}"
     if -1 not in target:
@@ -225,7 +230,7 @@ def reshape(tensor: Any, shape: Any, name: str | None = None) -> Tensor:
       InvalidArgumentError: sizes that do not match, when known at construction.
       UnimplementedError: a shape computed at run time.
     """
-    t = convert_to_tensor(tensor)
+    t = _convert(tensor, "Reshape", name)
     target = _static_int_list(shape, "shape", "Reshape")
     return _output("Reshape", [t], {"shape": target}, name)
 
@@ -281,7 +286,7 @@ def transpose(a: Any, perm: Any = None, name: str | None = None, conjugate: bool
     Raises:
       InvalidArgumentError: `perm` is not a permutation of the axes.
     """
-    t = convert_to_tensor(a)
+    t = _convert(a, "Transpose", name)
     rank = t.shape.rank
     if perm is None:
         perm_attr = None if rank is None else tuple(range(rank - 1, -1, -1))
@@ -341,7 +346,7 @@ def expand_dims(
             got=f"axis={axis}, dim={dim}",
             expected="only axis",
         )
-    t = convert_to_tensor(input)
+    t = _convert(input, "ExpandDims", name)
     a = static_int(axis if axis is not None else dim, "axis", "ExpandDims")
     return _output("ExpandDims", [t], {"axis": _canonical_axis(a, t.shape.rank, insert=True)}, name)
 
@@ -417,7 +422,7 @@ def squeeze(
         )
     if axis is None:
         axis = squeeze_dims
-    t = convert_to_tensor(input)
+    t = _convert(input, "Squeeze", name)
     rank = t.shape.rank
     if axis is None:
         axes = None if rank is None else tuple(i for i, d in enumerate(t.shape) if d == 1)
@@ -509,7 +514,7 @@ def _values_of_one_dtype(values: Any, op_type: str, name: str | None) -> list[Te
         )
     dtype = next((t.dtype for t in map(_as_tensor_object, values) if t is not None), None)
     return [
-        convert_to_tensor(v, dtype=None if _as_tensor_object(v) is not None else dtype)
+        _convert(v, op_type, name, "a value", None if _as_tensor_object(v) is not None else dtype)
         for v in values
     ]
 
@@ -618,7 +623,7 @@ def unstack(value: Any, num: Any = None, axis: Any = 0, name: str | None = None)
     Raises:
       InvalidArgumentError: `num` not given and the dim's size unknown, or an axis out of range.
     """
-    t = convert_to_tensor(value)
+    t = _convert(value, "Unpack", name)
     a = _canonical_axis(static_int(axis, "axis", "Unpack"), t.shape.rank)
     if num is None:
         size = (
@@ -734,7 +739,7 @@ def split(
     Raises:
       InvalidArgumentError: sizes that do not divide or add up to the dim, when known.
     """
-    t = convert_to_tensor(value)
+    t = _convert(value, "Split", name)
     a = _canonical_axis(static_int(axis, "axis", "Split"), t.shape.rank)
     splits = static_value(num_or_size_splits, "num_or_size_splits", "Split")
     if splits.ndim == 0:
@@ -780,9 +785,15 @@ def _slice_shape(shapes: list[Shape], attrs: Mapping[str, Any]) -> list[Shape]:
 
 def _slice_reference(x: np.ndarray, begin: tuple[int, ...], size: tuple[int, ...]) -> np.ndarray:
     index = []
+    if not len(begin) == len(size) == x.ndim:
+        raise _run_error(
+            "begin and size must have one entry per dim",
+            got=f"begin {list(begin)}, size {list(size)}",
+            expected=f"{x.ndim} entries each for shape {x.shape}",
+        )
     for d, b, s in zip(x.shape, begin, size):
         end = d if s == -1 else b + s
-        if len(begin) != x.ndim or b > d or end > d:
+        if b > d or end > d:
             raise _run_error(
                 "slice out of range",
                 got=f"begin {list(begin)}, size {list(size)}",
@@ -813,7 +824,7 @@ def slice(input_: Any, begin: Any, size: Any, name: str | None = None) -> Tensor
     Raises:
       InvalidArgumentError: a block outside the tensor, or begin/size of the wrong length.
     """
-    t = convert_to_tensor(input_)
+    t = _convert(input_, "Slice", name)
     attrs = {
         "begin": _static_int_list(begin, "begin", "Slice"),
         "size": _static_int_list(size, "size", "Slice"),
@@ -825,7 +836,7 @@ def slice(input_: Any, begin: Any, size: Any, name: str | None = None) -> Tensor
 # The attr `spec` is NumPy's basic index in a hashable form, one entry per item of the key:
 #   ("int", i)  ("slice", start, stop, step)  ("newaxis",)  ("ellipsis",)
 # with None for omitted slice bounds. Both strided_slice and t[...] produce it.
-FULL = ("slice", None, None, None)
+_FULL_SLICE = ("slice", None, None, None)
 
 
 def _expand_spec(spec: tuple[tuple[Any, ...], ...], rank: int) -> list[tuple[Any, ...]]:
@@ -844,7 +855,7 @@ def _expand_spec(spec: tuple[tuple[Any, ...], ...], rank: int) -> list[tuple[Any
             got=f"{used} indices for a tensor of rank {rank}",
             expected=f"at most {rank}",
         )
-    fill = [FULL] * (rank - used)
+    fill = [_FULL_SLICE] * (rank - used)
     if ellipses == 0:
         return [*spec, *fill]
     at = next(i for i, e in enumerate(spec) if e[0] == "ellipsis")
@@ -951,7 +962,7 @@ def strided_slice(
       InvalidArgumentError: begin/end/strides of different lengths, a stride
         of 0, an index out of range, more than one ellipsis.
     """
-    t = convert_to_tensor(input_)
+    t = _convert(input_, "StridedSlice", name)
     b = _static_int_list(begin, "begin", "StridedSlice")
     e = _static_int_list(end, "end", "StridedSlice")
     s = (1,) * len(b) if strides is None else _static_int_list(strides, "strides", "StridedSlice")
@@ -1077,10 +1088,10 @@ def _gather_reference(
     bad = (indices < 0) | (indices >= size)
     if bad.any():
         where = tuple(int(i) for i in np.argwhere(bad)[0])
-        position = ", ".join(map(str, where))
+        position = "[" + ", ".join(map(str, where)) + "]" if where else ""
         raise _run_error(
             "index out of range",
-            got=f"indices[{position}] = {indices[where]}",
+            got=f"indices{position} = {indices[where]}",
             expected=f"indices in [0, {size}) (dim {axis} of params of shape {params.shape})",
         )
     return np.take(params, indices, axis=axis)
@@ -1104,8 +1115,7 @@ def gather(
     axis: Any = None,
     batch_dims: int = 0,
 ) -> Tensor:
-    """The slices of `params` along `axis` at `indices`: shape
-    params.shape[:axis] + indices.shape + params.shape[axis + 1:].
+    """Gathers the slices of `params` along `axis` at `indices`.
 
     Args:
       params: a Tensor or data of rank >= 1.
@@ -1115,13 +1125,17 @@ def gather(
       axis: the dim of params to gather from (default 0).
       batch_dims: only 0 is supported.
 
+    Returns:
+      A tensor of params' dtype and shape
+      params.shape[:axis] + indices.shape + params.shape[axis + 1:].
+
     Raises:
       InvalidArgumentError: non-integer indices, an axis out of range; at run
         time, an index out of range (negative indices are out of range).
       UnimplementedError: batch_dims other than 0.
     """
-    p = convert_to_tensor(params)
-    i = convert_to_tensor(indices)
+    p = _convert(params, "GatherV2", name, "params")
+    i = _convert(indices, "GatherV2", name, "indices")
     if static_int(batch_dims, "batch_dims", "GatherV2") != 0:
         raise errors.UnimplementedError(
             errors.op_message(
@@ -1224,21 +1238,19 @@ def one_hot(
       InvalidArgumentError: non-integer indices, on/off values that do not
         fit the dtype or are not scalars, a negative depth, an axis out of range.
     """
-    i = convert_to_tensor(indices)
-    if dtype is not None:
-        dt = as_dtype(dtype)
-    else:
-        given = [v for v in (on_value, off_value) if v is not None]
-        first = next(iter(given), None)
-        tensor = _as_tensor_object(first)
-        if first is None:
-            dt = dtypes.float32
-        elif tensor is not None:
-            dt = tensor.dtype
-        else:
-            dt = as_dtype(default_numpy_value(first, what="on_value").dtype)
-    on = convert_to_tensor(np.ones((), dt.np) if on_value is None else on_value, dtype=dt)
-    off = convert_to_tensor(np.zeros((), dt.np) if off_value is None else off_value, dtype=dt)
+    i = _convert(indices, "OneHot", name, "indices")
+    # TF1's dtype: `dtype`, else that of on_value, else that of off_value, else float32.
+    dt = None if dtype is None else as_dtype(dtype)
+    on = off = None
+    if on_value is not None:
+        on = _convert(on_value, "OneHot", name, "on_value", dt)
+        dt = dt or on.dtype
+    if off_value is not None:
+        off = _convert(off_value, "OneHot", name, "off_value", dt)
+        dt = dt or off.dtype
+    dt = dt or dtypes.float32
+    on = on if on is not None else _convert(np.ones((), dt.np), "OneHot", name, "on_value")
+    off = off if off is not None else _convert(np.zeros((), dt.np), "OneHot", name, "off_value")
     a = -1 if axis is None else static_int(axis, "axis", "OneHot")
     if i.shape.rank is not None and a == i.shape.rank:
         a = -1
@@ -1285,7 +1297,7 @@ def tile(input: Any, multiples: Any, name: str | None = None) -> Tensor:
     Raises:
       InvalidArgumentError: multiples of the wrong length or negative.
     """
-    t = convert_to_tensor(input)
+    t = _convert(input, "Tile", name)
     return _output(
         "Tile", [t], {"multiples": _static_int_list(multiples, "multiples", "Tile")}, name
     )
@@ -1336,7 +1348,7 @@ def broadcast_to(input: Any, shape: Any, name: str | None = None) -> Tensor:
     Raises:
       InvalidArgumentError: a shape `input` does not broadcast to.
     """
-    t = convert_to_tensor(input)
+    t = _convert(input, "BroadcastTo", name)
     return _output(
         "BroadcastTo", [t], {"shape": _static_int_list(shape, "shape", "BroadcastTo")}, name
     )
@@ -1379,6 +1391,12 @@ def _pad_shape(shapes: list[Shape], attrs: Mapping[str, Any]) -> list[Shape]:
 def _pad_reference(
     x: np.ndarray, constant_values: np.ndarray, paddings: tuple[tuple[int, int], ...], mode: str
 ) -> np.ndarray:
+    if len(paddings) != x.ndim:  # np.pad would broadcast them silently
+        raise _run_error(
+            "paddings must have one pair per dim",
+            got=f"{len(paddings)} pairs",
+            expected=f"{x.ndim} for shape {x.shape}",
+        )
     if x.ndim == 0:
         return x.copy()
     if mode == "CONSTANT":
@@ -1397,6 +1415,7 @@ defop(
     "PadV2",
     STRUCTURED,
     _pad_shape,
+    dtype=_same_dtypes,
     reference=_pad_reference,
     doc="pads with a constant, or mirrors the edges (REFLECT, SYMMETRIC)",
 )
@@ -1424,11 +1443,11 @@ def pad(
       InvalidArgumentError: an unknown mode, paddings of the wrong shape or
         negative, mirror paddings larger than the dim.
     """
-    t = convert_to_tensor(tensor)
+    t = _convert(tensor, "PadV2", name)
     array = static_value(paddings, "paddings", "PadV2")
     if array.size == 0:
         array = array.reshape(0, 2)
-    if array.ndim != 2 or array.shape[1] != 2 or array.dtype.kind not in "iu":
+    if array.ndim != 2 or array.shape[1] != 2 or (array.size and array.dtype.kind not in "iu"):
         raise _error(
             "PadV2",
             name,
@@ -1437,7 +1456,11 @@ def pad(
             expected=f"shape [{t.shape.rank or 'rank'}, 2]",
         )
     pairs = tuple((int(a), int(b)) for a, b in array)
-    value = convert_to_tensor(constant_values, dtype=t.dtype)
+    # As in TF1, a plain 0 (the default) means the zero of any dtype, False too.
+    is_data = _as_tensor_object(constant_values) is None
+    if is_data and np.ndim(constant_values) == 0 and constant_values == 0:
+        constant_values = np.zeros((), t.dtype.np)
+    value = _convert(constant_values, "PadV2", name, "constant_values", t.dtype)
     attrs = {"paddings": pairs, "mode": mode.upper() if isinstance(mode, str) else mode}
     return _output("PadV2", [t, value], attrs, name)
 
@@ -1465,12 +1488,12 @@ defop(
 
 def identity(input: Any, name: str | None = None) -> Tensor:
     """A tensor with the same value as `input`."""
-    return _output("Identity", [convert_to_tensor(input)], {}, name)
+    return _output("Identity", [_convert(input, "Identity", name)], {}, name)
 
 
 def stop_gradient(input: Any, name: str | None = None) -> Tensor:
     """`input`'s value; gradients do not flow back through it."""
-    return _output("StopGradient", [convert_to_tensor(input)], {}, name)
+    return _output("StopGradient", [_convert(input, "StopGradient", name)], {}, name)
 
 
 def _out_type(in_dtypes: list[DType], attrs: Mapping[str, Any]) -> list[DType]:
@@ -1514,18 +1537,18 @@ defop(
 def shape(input: Any, name: str | None = None, out_type: Any = dtypes.int32) -> Tensor:
     """The shape of `input` at run time, a 1-D tensor of `out_type` (int32 or int64)."""
     attrs = {"out_type": as_dtype(out_type)}
-    return _output("Shape", [convert_to_tensor(input)], attrs, name)
+    return _output("Shape", [_convert(input, "Shape", name)], attrs, name)
 
 
 def size(input: Any, name: str | None = None, out_type: Any = dtypes.int32) -> Tensor:
     """The number of elements of `input` at run time, a scalar of `out_type`."""
     attrs = {"out_type": as_dtype(out_type)}
-    return _output("Size", [convert_to_tensor(input)], attrs, name)
+    return _output("Size", [_convert(input, "Size", name)], attrs, name)
 
 
 def rank(input: Any, name: str | None = None) -> Tensor:
     """The rank of `input`, an int32 scalar."""
-    return _output("Rank", [convert_to_tensor(input)], {}, name)
+    return _output("Rank", [_convert(input, "Rank", name)], {}, name)
 
 
 Tensor._operators["getitem"] = getitem

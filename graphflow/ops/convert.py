@@ -123,7 +123,10 @@ def _short(value: Any) -> str:
 def constant_from_array(array: np.ndarray, name: str | None = None) -> Tensor:
     dtype = as_dtype(array.dtype)
     op = apply_op(
-        "Const", [], {"value": array, "dtype": dtype}, name=name or "Const",
+        "Const",
+        [],
+        {"value": array, "dtype": dtype},
+        name=name or "Const",
         location=user_location(),
     )
     return op.outputs[0]
@@ -161,7 +164,13 @@ def convert_to_tensor(value: Any, dtype: Any = None, name: str | None = None) ->
 
         parts = [convert_to_tensor(v, dtype=want) for v in value]
         return stack(parts, axis=0, name=name or "packed")
-    return constant_from_array(default_numpy_value(value, want), name=name)
+    try:
+        array = default_numpy_value(value, want)
+    except errors.InvalidArgumentError as e:
+        raise errors.InvalidArgumentError(
+            errors.op_message("Const", name or "Const", user_location(), e.message)
+        ) from None
+    return constant_from_array(array, name=name)
 
 
 def _contains_tensor(value: Any) -> bool:
@@ -219,10 +228,10 @@ def promote(*operands: Any, op_name: str = "op") -> tuple[list[Tensor], DType]:
             if tensor is not None:
                 strong.append(tensor.dtype)
             else:
-                strong.append(as_dtype(default_numpy_value(v, what=f"an operand of {op_name}").dtype))
+                strong.append(as_dtype(_operand_array(v, None, op_name).dtype))
     if not strong:
         # Only Python values: TF1's defaults (float32, int32) decide.
-        strong = [as_dtype(default_numpy_value(v).dtype) for v in operands]
+        strong = [as_dtype(_operand_array(v, None, op_name).dtype) for v in operands]
         weak = []
     try:
         dtype = result_type(*strong, *weak)
@@ -232,9 +241,7 @@ def promote(*operands: Any, op_name: str = "op") -> tuple[list[Tensor], DType]:
     for v in operands:
         tensor = _as_tensor_object(v)
         if tensor is None:
-            tensor = constant_from_array(
-                default_numpy_value(v, dtype, what=f"an operand of {op_name}")
-            )
+            tensor = constant_from_array(_operand_array(v, dtype, op_name))
         elif tensor.dtype != dtype:
             from graphflow.ops.math_ops import cast
 
@@ -243,13 +250,25 @@ def promote(*operands: Any, op_name: str = "op") -> tuple[list[Tensor], DType]:
     return out, dtype
 
 
-def static_value(value: Any, what: str, op_name: str) -> np.ndarray:
+def _operand_array(value: Any, dtype: DType | None, op_name: str) -> np.ndarray:
+    """An operand's data as an array; errors name the op and the user's line."""
+    try:
+        return default_numpy_value(value, dtype, what=f"an operand of {op_name}")
+    except errors.InvalidArgumentError as e:
+        raise errors.InvalidArgumentError(
+            errors.op_message(op_name, op_name, user_location(), e.message)
+        ) from None
+
+
+def static_value(value: Any, what: str, op_name: str, name: str | None = None) -> np.ndarray:
     """The value of an argument that must be known when the graph is built.
 
-    Accepts Python data, NumPy arrays, and Tensors produced by a Const op.
+    Accepts Python data, NumPy arrays, Tensors produced by a Const op, and
+    lists mixing them.
 
     Raises:
       UnimplementedError: for a Tensor whose value is only known at run time.
+      InvalidArgumentError: for a value that is not numeric data.
     """
     tensor = _as_tensor_object(value)
     if tensor is not None:
@@ -257,13 +276,29 @@ def static_value(value: Any, what: str, op_name: str) -> np.ndarray:
             return np.asarray(tensor.op.attrs["value"])
         raise errors.UnimplementedError(
             errors.op_message(
-                op_name, op_name, user_location(),
+                op_name,
+                name or op_name,
+                user_location(),
                 f"{what} must be known when the graph is built",
                 got=f"the computed tensor {tensor.name}",
                 expected="a Python value, a NumPy array or a constant",
             )
         )
-    return np.asarray(value)
+    if isinstance(value, list | tuple) and _contains_tensor(value):
+        return np.asarray([static_value(v, what, op_name, name) for v in value])
+    try:
+        return np.asarray(value)
+    except (TypeError, ValueError) as e:
+        raise errors.InvalidArgumentError(
+            errors.op_message(
+                op_name,
+                name or op_name,
+                user_location(),
+                f"{what} is malformed",
+                got=_short(value),
+                expected="numbers or a list of numbers",
+            )
+        ) from e
 
 
 def static_ints(value: Any, what: str, op_name: str) -> tuple[int, ...]:
@@ -271,8 +306,13 @@ def static_ints(value: Any, what: str, op_name: str) -> tuple[int, ...]:
     array = static_value(value, what, op_name)
     if array.ndim > 1 or (array.size and array.dtype.kind not in "iub"):
         raise errors.InvalidArgumentError(
-            errors.op_message(op_name, op_name, user_location(), f"{what} must be a list of ints",
-                              got=_short(value))
+            errors.op_message(
+                op_name,
+                op_name,
+                user_location(),
+                f"{what} must be a list of ints",
+                got=_short(value),
+            )
         )
     return tuple(int(v) for v in array.reshape(-1))
 
@@ -281,8 +321,9 @@ def static_int(value: Any, what: str, op_name: str) -> int:
     array = static_value(value, what, op_name)
     if array.ndim != 0 or array.dtype.kind not in "iu":
         raise errors.InvalidArgumentError(
-            errors.op_message(op_name, op_name, user_location(), f"{what} must be an int",
-                              got=_short(value))
+            errors.op_message(
+                op_name, op_name, user_location(), f"{what} must be an int", got=_short(value)
+            )
         )
     return int(array)
 

@@ -69,8 +69,11 @@ defop(
 
 def _with_default_shape(shapes: list[Shape], attrs: Mapping[str, Any]) -> list[Shape]:
     if not shapes[0].is_compatible_with(attrs["shape"]):
-        raise fail("the default value does not fit the shape", got=str(shapes[0]),
-                   expected=f"a value of shape {attrs['shape']}")
+        raise fail(
+            "the default value does not fit the shape",
+            got=str(shapes[0]),
+            expected=f"a value of shape {attrs['shape']}",
+        )
     return [attrs["shape"]]
 
 
@@ -84,8 +87,13 @@ defop(
 )
 
 
-def constant(value: Any, dtype: Any = None, shape: Any = None, name: str = "Const",
-             verify_shape: bool = False) -> Tensor:
+def constant(
+    value: Any,
+    dtype: Any = None,
+    shape: Any = None,
+    name: str = "Const",
+    verify_shape: bool = False,
+) -> Tensor:
     """A constant tensor.
 
     Args:
@@ -100,7 +108,12 @@ def constant(value: Any, dtype: Any = None, shape: Any = None, name: str = "Cons
       InvalidArgumentError: a value that does not convert or does not fit `shape`.
     """
     want = as_dtype(dtype) if dtype is not None else None
-    array = default_numpy_value(value, want, what="the value of constant")
+    try:
+        array = default_numpy_value(value, want, what="the value")
+    except errors.InvalidArgumentError as e:
+        raise errors.InvalidArgumentError(
+            errors.op_message("Const", name, user_location(), e.message)
+        ) from None
     if shape is not None:
         target = tuple(static_ints(shape, "shape", "Const"))
         size = int(np.prod(target))
@@ -110,9 +123,14 @@ def constant(value: Any, dtype: Any = None, shape: Any = None, name: str = "Cons
             array = array.reshape(target)
         elif array.shape != target:
             raise errors.InvalidArgumentError(
-                errors.op_message("Const", name, user_location(), "value does not fit shape",
-                                  got=f"{array.size} elements of shape {array.shape}",
-                                  expected=f"shape {target} ({size} elements) or one element")
+                errors.op_message(
+                    "Const",
+                    name,
+                    user_location(),
+                    "value does not fit shape",
+                    got=f"{array.size} elements of shape {array.shape}",
+                    expected=f"shape {target} ({size} elements) or one element",
+                )
             )
     if not array.flags.c_contiguous:
         array = array.copy(order="C")  # np.ascontiguousarray would turn a scalar into 1-D
@@ -134,21 +152,30 @@ def placeholder(dtype: Any, shape: Any = None, name: str | None = None) -> Tenso
         static = as_shape(shape)
     except (TypeError, ValueError) as e:
         raise errors.InvalidArgumentError(
-            errors.op_message("Placeholder", name or "Placeholder", user_location(),
-                              "malformed shape", got=repr(shape),
-                              expected="a list of ints and Nones, or None")
+            errors.op_message(
+                "Placeholder",
+                name or "Placeholder",
+                user_location(),
+                "malformed shape",
+                got=repr(shape),
+                expected="a list of ints and Nones, or None",
+            )
         ) from e
     return apply_op(
-        "Placeholder", [], {"dtype": as_dtype(dtype), "shape": static},
+        "Placeholder",
+        [],
+        {"dtype": as_dtype(dtype), "shape": static},
         name=name or "Placeholder",
     ).outputs[0]
 
 
-def placeholder_with_default(input: Any, shape: Any, name: str | None = None) -> Tensor:  # noqa: A002
+def placeholder_with_default(input: Any, shape: Any, name: str | None = None) -> Tensor:
     """A placeholder that gives `input` when not fed."""
     default = convert_to_tensor(input)
     return apply_op(
-        "PlaceholderWithDefault", [default], {"shape": as_shape(shape)},
+        "PlaceholderWithDefault",
+        [default],
+        {"shape": as_shape(shape)},
         name=name or "PlaceholderWithDefault",
     ).outputs[0]
 
@@ -169,13 +196,25 @@ def fill(dims: Any, value: Any, name: str | None = None) -> Tensor:
     t = convert_to_tensor(value)
     if t.shape.rank not in (0, None):
         raise errors.InvalidArgumentError(
-            errors.op_message("Fill", name or "Fill", user_location(), "value must be a scalar",
-                              got=f"shape {t.shape}", expected="shape ()")
+            errors.op_message(
+                "Fill",
+                name or "Fill",
+                user_location(),
+                "value must be a scalar",
+                got=f"shape {t.shape}",
+                expected="shape ()",
+            )
         )
     if any(d < 0 for d in shape):
         raise errors.InvalidArgumentError(
-            errors.op_message("Fill", name or "Fill", user_location(), "negative dimension",
-                              got=str(shape), expected="dims >= 0")
+            errors.op_message(
+                "Fill",
+                name or "Fill",
+                user_location(),
+                "negative dimension",
+                got=str(shape),
+                expected="dims >= 0",
+            )
         )
     return apply_op("Fill", [t], {"shape": shape}, name=name or "Fill").outputs[0]
 
@@ -206,22 +245,38 @@ def _like_reference(value: float) -> Any:
     return reference
 
 
-defop("ZerosLike", ELEMENTWISE, lambda shapes, attrs: [shapes[0]], dtype=_like_dtype,
-      reference=_like_reference(0), differentiable=False, doc="zeros of the input's shape")
-defop("OnesLike", ELEMENTWISE, lambda shapes, attrs: [shapes[0]], dtype=_like_dtype,
-      reference=_like_reference(1), differentiable=False, doc="ones of the input's shape")
+defop(
+    "ZerosLike",
+    ELEMENTWISE,
+    lambda shapes, attrs: [shapes[0]],
+    dtype=_like_dtype,
+    reference=_like_reference(0),
+    differentiable=False,
+    doc="zeros of the input's shape",
+)
+defop(
+    "OnesLike",
+    ELEMENTWISE,
+    lambda shapes, attrs: [shapes[0]],
+    dtype=_like_dtype,
+    reference=_like_reference(1),
+    differentiable=False,
+    doc="ones of the input's shape",
+)
 
 
-def zeros_like(tensor: Any, dtype: Any = None, name: str | None = None,
-               optimize: bool = True) -> Tensor:
+def zeros_like(
+    tensor: Any, dtype: Any = None, name: str | None = None, optimize: bool = True
+) -> Tensor:
     """Zeros with the shape (at run time) and dtype (unless given) of `tensor`."""
     t = convert_to_tensor(tensor)
     dt = as_dtype(dtype) if dtype is not None else None
     return apply_op("ZerosLike", [t], {"dtype": dt}, name=name or "zeros_like").outputs[0]
 
 
-def ones_like(tensor: Any, dtype: Any = None, name: str | None = None,
-              optimize: bool = True) -> Tensor:
+def ones_like(
+    tensor: Any, dtype: Any = None, name: str | None = None, optimize: bool = True
+) -> Tensor:
     """Ones with the shape (at run time) and dtype (unless given) of `tensor`."""
     t = convert_to_tensor(tensor)
     dt = as_dtype(dtype) if dtype is not None else None
@@ -245,8 +300,13 @@ defop(
 )
 
 
-def range(start: Any, limit: Any = None, delta: Any = 1, dtype: Any = None,  # noqa: A001
-          name: str = "range") -> Tensor:
+def range(
+    start: Any,
+    limit: Any = None,
+    delta: Any = 1,
+    dtype: Any = None,
+    name: str = "range",
+) -> Tensor:
     """[start, start + delta, ...) up to `limit`, like Python's range and np.arange.
 
     The bounds must be known when the graph is built. dtype defaults to
@@ -257,8 +317,10 @@ def range(start: Any, limit: Any = None, delta: Any = 1, dtype: Any = None,  # n
     """
     if limit is None:
         start, limit = 0, start
-    values = [np.asarray(_static_scalar(v, n)) for v, n in
-              ((start, "start"), (limit, "limit"), (delta, "delta"))]
+    values = [
+        np.asarray(_static_scalar(v, n))
+        for v, n in ((start, "start"), (limit, "limit"), (delta, "delta"))
+    ]
     if dtype is None:
         dt = dtypes.float32 if any(v.dtype.kind == "f" for v in values) else dtypes.int32
     else:
@@ -266,11 +328,18 @@ def range(start: Any, limit: Any = None, delta: Any = 1, dtype: Any = None,  # n
     s, lim, d = (v.item() for v in values)
     if d == 0:
         raise errors.InvalidArgumentError(
-            errors.op_message("Range", name, user_location(), "delta must not be 0", got="0",
-                              expected="a non-zero step")
+            errors.op_message(
+                "Range",
+                name,
+                user_location(),
+                "delta must not be 0",
+                got="0",
+                expected="a non-zero step",
+            )
         )
-    return apply_op("Range", [], {"start": s, "limit": lim, "delta": d, "dtype": dt},
-                    name=name).outputs[0]
+    return apply_op(
+        "Range", [], {"start": s, "limit": lim, "delta": d, "dtype": dt}, name=name
+    ).outputs[0]
 
 
 def _static_scalar(value: Any, what: str) -> Any:
@@ -279,8 +348,9 @@ def _static_scalar(value: Any, what: str) -> Any:
     array = static_value(value, what, "Range")
     if array.ndim != 0 or array.dtype.kind not in "iuf":
         raise errors.InvalidArgumentError(
-            errors.op_message("Range", "range", user_location(), f"{what} must be a number",
-                              got=repr(value))
+            errors.op_message(
+                "Range", "range", user_location(), f"{what} must be a number", got=repr(value)
+            )
         )
     return array
 
@@ -322,8 +392,15 @@ for _name, _draw, _doc in (
     ("RandomUniformInt", _uniform_int, "integers uniform in [minval, maxval)"),
     ("TruncatedNormal", _truncated_normal, "N(0, 1) samples redrawn outside [-2, 2]"),
 ):
-    defop(_name, RANDOM, _attr_shape, dtype=_attr_dtype, stateful_reference=_random_kernel(_draw),
-          differentiable=False, doc=_doc)
+    defop(
+        _name,
+        RANDOM,
+        _attr_shape,
+        dtype=_attr_dtype,
+        stateful_reference=_random_kernel(_draw),
+        differentiable=False,
+        doc=_doc,
+    )
 
 
 DEFAULT_GRAPH_SEED = 87654321
@@ -347,13 +424,25 @@ def set_random_seed(seed: int | None) -> None:
     get_default_graph().seed = None if seed is None else int(seed)
 
 
-def _random_op(op_type: str, shape: Any, dtype: Any, seed: int | None, name: str,
-               extra: Mapping[str, Any] | None = None) -> Tensor:
+def _random_op(
+    op_type: str,
+    shape: Any,
+    dtype: Any,
+    seed: int | None,
+    name: str,
+    extra: Mapping[str, Any] | None = None,
+) -> Tensor:
     dims = static_ints(shape, "shape", op_type)
     if any(d < 0 for d in dims):
         raise errors.InvalidArgumentError(
-            errors.op_message(op_type, name, user_location(), "negative dimension",
-                              got=str(dims), expected="dims >= 0")
+            errors.op_message(
+                op_type,
+                name,
+                user_location(),
+                "negative dimension",
+                got=str(dims),
+                expected="dims >= 0",
+            )
         )
     graph = get_default_graph()
     attrs = {"shape": dims, "dtype": as_dtype(dtype), "seed": resolve_seeds(graph, seed)}
@@ -376,14 +465,26 @@ def _float_dtype(dtype: Any, api: str) -> DType:
     dt = as_dtype(dtype)
     if not dt.is_floating:
         raise errors.InvalidArgumentError(
-            errors.op_message(api, api, user_location(), "unsupported dtype", got=dt.name,
-                              expected="float32 or float64")
+            errors.op_message(
+                api,
+                api,
+                user_location(),
+                "unsupported dtype",
+                got=dt.name,
+                expected="float32 or float64",
+            )
         )
     return dt
 
 
-def random_normal(shape: Any, mean: Any = 0.0, stddev: Any = 1.0, dtype: Any = dtypes.float32,
-                  seed: int | None = None, name: str | None = None) -> Tensor:
+def random_normal(
+    shape: Any,
+    mean: Any = 0.0,
+    stddev: Any = 1.0,
+    dtype: Any = dtypes.float32,
+    seed: int | None = None,
+    name: str | None = None,
+) -> Tensor:
     """Samples of N(mean, stddev**2)."""
     dt = _float_dtype(dtype, "random_normal")
     name = name or "random_normal"
@@ -391,8 +492,14 @@ def random_normal(shape: Any, mean: Any = 0.0, stddev: Any = 1.0, dtype: Any = d
     return _scale_shift(sample, stddev, mean, name)
 
 
-def truncated_normal(shape: Any, mean: Any = 0.0, stddev: Any = 1.0, dtype: Any = dtypes.float32,
-                     seed: int | None = None, name: str | None = None) -> Tensor:
+def truncated_normal(
+    shape: Any,
+    mean: Any = 0.0,
+    stddev: Any = 1.0,
+    dtype: Any = dtypes.float32,
+    seed: int | None = None,
+    name: str | None = None,
+) -> Tensor:
     """Samples of N(mean, stddev**2), redrawn when more than two stddevs from the mean."""
     dt = _float_dtype(dtype, "truncated_normal")
     name = name or "truncated_normal"
@@ -400,26 +507,42 @@ def truncated_normal(shape: Any, mean: Any = 0.0, stddev: Any = 1.0, dtype: Any 
     return _scale_shift(sample, stddev, mean, name)
 
 
-def random_uniform(shape: Any, minval: Any = 0, maxval: Any = None, dtype: Any = dtypes.float32,
-                   seed: int | None = None, name: str | None = None) -> Tensor:
+def random_uniform(
+    shape: Any,
+    minval: Any = 0,
+    maxval: Any = None,
+    dtype: Any = dtypes.float32,
+    seed: int | None = None,
+    name: str | None = None,
+) -> Tensor:
     """Samples uniform in [minval, maxval); for int dtypes maxval is required."""
     dt = as_dtype(dtype)
     name = name or "random_uniform"
     if dt.is_integer:
         if maxval is None:
             raise errors.InvalidArgumentError(
-                errors.op_message("RandomUniformInt", name, user_location(),
-                                  "maxval is required for integer dtypes", got="None",
-                                  expected="an int maxval > minval")
+                errors.op_message(
+                    "RandomUniformInt",
+                    name,
+                    user_location(),
+                    "maxval is required for integer dtypes",
+                    got="None",
+                    expected="an int maxval > minval",
+                )
             )
         lo, hi = int(minval), int(maxval)
         if hi <= lo:
             raise errors.InvalidArgumentError(
-                errors.op_message("RandomUniformInt", name, user_location(),
-                                  "empty range", got=f"[{lo}, {hi})", expected="minval < maxval")
+                errors.op_message(
+                    "RandomUniformInt",
+                    name,
+                    user_location(),
+                    "empty range",
+                    got=f"[{lo}, {hi})",
+                    expected="minval < maxval",
+                )
             )
-        return _random_op("RandomUniformInt", shape, dt, seed, name,
-                          {"minval": lo, "maxval": hi})
+        return _random_op("RandomUniformInt", shape, dt, seed, name, {"minval": lo, "maxval": hi})
     dt = _float_dtype(dt, "random_uniform")
     if maxval is None:
         maxval = 1.0
@@ -432,9 +555,16 @@ def random_uniform(shape: Any, minval: Any = 0, maxval: Any = None, dtype: Any =
 
 
 # -- NoOp and groups -----------------------------------------------------------------------
-defop("NoOp", CONTROL, lambda shapes, attrs: [], dtype=lambda d, a: [],
-      reference=lambda: (), num_outputs=0, differentiable=False,
-      doc="does nothing; groups control dependencies")
+defop(
+    "NoOp",
+    CONTROL,
+    lambda shapes, attrs: [],
+    dtype=lambda d, a: [],
+    reference=lambda: (),
+    num_outputs=0,
+    differentiable=False,
+    doc="does nothing; groups control dependencies",
+)
 
 
 def no_op(name: str | None = None) -> Operation:

@@ -168,9 +168,7 @@ _elementwise("FloorMod", _mod, NUMERIC, doc="x - floor(x / y) * y; int modulo by
 _elementwise("Pow", _pow, NUMERIC, doc="x ** y")
 _elementwise("Maximum", np.maximum, NUMERIC, doc="max(x, y), NaN if either is NaN")
 _elementwise("Minimum", np.minimum, NUMERIC, doc="min(x, y), NaN if either is NaN")
-_elementwise(
-    "SquaredDifference", lambda x, y: np.square(x - y), NUMERIC, doc="(x - y) ** 2"
-)
+_elementwise("SquaredDifference", lambda x, y: np.square(x - y), NUMERIC, doc="(x - y) ** 2")
 _elementwise("Neg", np.negative, NUMERIC, doc="-x")
 _elementwise("Abs", np.abs, NUMERIC, doc="|x|")
 _elementwise("Sign", _sign, NUMERIC, differentiable=False, doc="-1, 0 or 1 (NaN for NaN)")
@@ -187,11 +185,11 @@ _elementwise("Cos", np.cos, FLOATS, doc="cosine")
 _elementwise("Tanh", np.tanh, FLOATS, doc="hyperbolic tangent")
 _elementwise("Sigmoid", _sigmoid, FLOATS, doc="1 / (1 + exp(-x))")
 _elementwise("Erf", _erf, FLOATS, doc="the error function")
-_elementwise("Floor", _identity_for_ints(np.floor), NUMERIC, differentiable=False,
-             doc="round down")
+_elementwise("Floor", _identity_for_ints(np.floor), NUMERIC, differentiable=False, doc="round down")
 _elementwise("Ceil", _identity_for_ints(np.ceil), NUMERIC, differentiable=False, doc="round up")
-_elementwise("Round", _identity_for_ints(np.round), NUMERIC, differentiable=False,
-             doc="round half to even")
+_elementwise(
+    "Round", _identity_for_ints(np.round), NUMERIC, differentiable=False, doc="round half to even"
+)
 for _name, _fn in (
     ("Equal", np.equal),
     ("NotEqual", np.not_equal),
@@ -200,8 +198,14 @@ for _name, _fn in (
     ("Greater", np.greater),
     ("GreaterEqual", np.greater_equal),
 ):
-    _elementwise(_name, _fn, ALL, out=dtypes.bool_, differentiable=False,
-                 doc=f"elementwise comparison ({_name})")
+    _elementwise(
+        _name,
+        _fn,
+        ALL,
+        out=dtypes.bool_,
+        differentiable=False,
+        doc=f"elementwise comparison ({_name})",
+    )
 _elementwise("LogicalAnd", np.logical_and, BOOL, differentiable=False, doc="x and y")
 _elementwise("LogicalOr", np.logical_or, BOOL, differentiable=False, doc="x or y")
 _elementwise("LogicalNot", np.logical_not, BOOL, differentiable=False, doc="not x")
@@ -212,8 +216,9 @@ def _select_dtype(in_dtypes: list[DType], attrs: Mapping[str, Any]) -> list[DTyp
     if cond != dtypes.bool_:
         raise fail("the condition must be bool", got=cond.name, expected="bool")
     if x != y:
-        raise fail("x and y must have one dtype", got=f"{x.name} and {y.name}",
-                   expected="equal dtypes")
+        raise fail(
+            "x and y must have one dtype", got=f"{x.name} and {y.name}", expected="equal dtypes"
+        )
     return [x]
 
 
@@ -273,8 +278,14 @@ def _bool_error(op_type: str, api: str, name: str | None) -> Exception:
     from graphflow.source import user_location
 
     return errors.InvalidArgumentError(
-        errors.op_message(op_type, name or op_type, user_location(), f"{api} of bool tensors",
-                          got="bool", expected="numbers (cast bools with gf.cast first)")
+        errors.op_message(
+            op_type,
+            name or op_type,
+            user_location(),
+            f"{api} of bool tensors",
+            got="bool",
+            expected="numbers (cast bools with gf.cast first)",
+        )
     )
 
 
@@ -290,7 +301,7 @@ minimum = _binary("Minimum", "minimum")
 squared_difference = _binary("SquaredDifference", "squared_difference")
 
 
-def pow(x: Any, y: Any, name: str | None = None) -> Tensor:  # noqa: A001 - TF1's name
+def pow(x: Any, y: Any, name: str | None = None) -> Tensor:
     """x ** y elementwise. Integer bases with negative integer exponents give 0 (|x| > 1)."""
     (a, b), dtype = promote(x, y, op_name="pow")
     if dtype.is_bool:
@@ -332,7 +343,7 @@ def _unary(op_type: str, api: str, float_only: bool = False) -> Callable[..., Te
 
 negative = _unary("Neg", "negative")
 neg = negative
-abs = _unary("Abs", "abs")  # noqa: A001 - TF1's name
+abs = _unary("Abs", "abs")
 sign = _unary("Sign", "sign")
 square = _unary("Square", "square")
 sqrt = _unary("Sqrt", "sqrt", float_only=True)
@@ -349,7 +360,7 @@ sigmoid = _unary("Sigmoid", "sigmoid", float_only=True)
 erf = _unary("Erf", "erf", float_only=True)
 floor = _unary("Floor", "floor")
 ceil = _unary("Ceil", "ceil")
-round = _unary("Round", "round")  # noqa: A001 - TF1's name
+round = _unary("Round", "round")
 
 
 def _compare(op_type: str, api: str) -> Callable[..., Tensor]:
@@ -404,7 +415,9 @@ def where(condition: Any, x: Any = None, y: Any = None, name: str | None = None)
 
         raise errors.UnimplementedError(
             errors.op_message(
-                "SelectV2", name or "SelectV2", user_location(),
+                "SelectV2",
+                name or "SelectV2",
+                user_location(),
                 "where(condition) without x and y (a data-dependent output size)",
                 expected="where(condition, x, y)",
             )
@@ -436,8 +449,9 @@ def to_int64(x: Any, name: str | None = None) -> Tensor:
     return cast(x, dtypes.int64, name=name or "ToInt64")
 
 
-def clip_by_value(t: Any, clip_value_min: Any, clip_value_max: Any,
-                  name: str | None = None) -> Tensor:
+def clip_by_value(
+    t: Any, clip_value_min: Any, clip_value_max: Any, name: str | None = None
+) -> Tensor:
     """Clips t to [clip_value_min, clip_value_max] elementwise; NaN stays NaN."""
     (x, lo, hi), dtype = promote(t, clip_value_min, clip_value_max, op_name="clip_by_value")
     if dtype.is_bool:

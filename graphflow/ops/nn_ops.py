@@ -916,7 +916,7 @@ def _spatial(
 def _padding(
     padding: Any, op_type: str, name: str | None, explicit_ok: bool
 ) -> tuple[str, tuple[tuple[int, int], ...]]:
-    """ "SAME" or "VALID", or (conv2d) explicit [[0, 0], [top, bottom], [left, right], [0, 0]]."""
+    """The padding attrs: "SAME", "VALID", or (conv2d) [[0, 0], [t, b], [l, r], [0, 0]]."""
     if isinstance(padding, str) and padding in ("SAME", "VALID"):
         return padding, ()
     expected = "'SAME' or 'VALID'" + (

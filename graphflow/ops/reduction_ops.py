@@ -185,7 +185,7 @@ def _mean(x: np.ndarray, axis: Any, keepdims: bool) -> np.ndarray:
     # sum left a remainder.
     q = total // n
     q = q + ((total - q * n != 0) & (total < 0))
-    return q.astype(x.dtype)
+    return np.asarray(q, dtype=x.dtype)
 
 
 def _lowest(dtype: np.dtype) -> Any:

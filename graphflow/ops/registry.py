@@ -31,8 +31,20 @@ SOURCE = "source"  # no inputs that are computed: constants, placeholders
 STATE = "state"  # reads or writes session state: variables, assigns
 RANDOM = "random"  # draws random numbers: never folded, never merged by CSE
 CONTROL = "control"  # no value: NoOp
+FUSED = "fused"  # a region of other ops made one node by the compiler's fusion pass
 
-KINDS = (ELEMENTWISE, REDUCTION, CONTRACTION, VIEW, STRUCTURED, SOURCE, STATE, RANDOM, CONTROL)
+KINDS = (
+    ELEMENTWISE,
+    REDUCTION,
+    CONTRACTION,
+    VIEW,
+    STRUCTURED,
+    SOURCE,
+    STATE,
+    RANDOM,
+    CONTROL,
+    FUSED,
+)
 
 
 class InferenceError(Exception):
@@ -213,26 +225,39 @@ def apply_op(
         if not isinstance(t, Tensor):
             raise errors.InvalidArgumentError(
                 errors.op_message(
-                    op_type, display_name, location, f"input {i} is not a Tensor",
-                    got=type(t).__name__, expected="a Tensor",
+                    op_type,
+                    display_name,
+                    location,
+                    f"input {i} is not a Tensor",
+                    got=type(t).__name__,
+                    expected="a Tensor",
                 )
             )
         if t.graph is not graph:
             raise errors.InvalidArgumentError(
                 errors.op_message(
-                    op_type, display_name, location,
+                    op_type,
+                    display_name,
+                    location,
                     f"input {i} ({t.name}) belongs to another graph",
                     expected="all inputs from the same graph",
                 )
             )
-    specs = infer(op_def, [t.dtype for t in inputs], [t.shape for t in inputs], attrs,
-                  display_name, location)
+    specs = infer(
+        op_def, [t.dtype for t in inputs], [t.shape for t in inputs], attrs, display_name, location
+    )
     if name is None:
         name = op_type
     if not _valid_op_name(name):
         raise errors.InvalidArgumentError(
-            errors.op_message(op_type, name, location, "invalid op name", got=repr(name),
-                              expected="letters, digits, '_', '.', '-', '/'")
+            errors.op_message(
+                op_type,
+                name,
+                location,
+                "invalid op name",
+                got=repr(name),
+                expected="letters, digits, '_', '.', '-', '/'",
+            )
         )
     return graph._create_op(
         op_type, inputs, attrs, specs, name, location, control_inputs, unique=unique
@@ -262,7 +287,10 @@ def infer(
     except ValueError as e:  # e.g. broadcast_shapes
         raise errors.InvalidArgumentError(
             errors.op_message(
-                op_def.name, name, location, str(e),
+                op_def.name,
+                name,
+                location,
+                str(e),
                 got="inputs of shapes " + ", ".join(str(s) for s in shapes),
             )
         ) from None

@@ -25,7 +25,9 @@ GLOBAL_VARIABLES = "variables"
 TRAINABLE_VARIABLES = "trainable_variables"
 
 
-def _read_kernel(ctx: ExecutionContext, op: Operation, inputs: list[np.ndarray]) -> list[np.ndarray]:
+def _read_kernel(
+    ctx: ExecutionContext, op: Operation, inputs: list[np.ndarray]
+) -> list[np.ndarray]:
     return [ctx.read_variable(op)]
 
 
@@ -42,16 +44,20 @@ defop(
 def _assign_shape(shapes: list[Shape], attrs: Mapping[str, Any]) -> list[Shape]:
     var_shape, value_shape = shapes
     if attrs["validate_shape"] and not var_shape.is_compatible_with(value_shape):
-        raise fail("the value does not have the variable's shape", got=str(value_shape),
-                   expected=str(var_shape))
+        raise fail(
+            "the value does not have the variable's shape",
+            got=str(value_shape),
+            expected=str(var_shape),
+        )
     return [var_shape if attrs["validate_shape"] else value_shape]
 
 
 def _assign_dtype(in_dtypes: list[DType], attrs: Mapping[str, Any]) -> list[DType]:
     var, value = in_dtypes
     if var != value:
-        raise fail("the value's dtype differs from the variable's", got=value.name,
-                   expected=var.name)
+        raise fail(
+            "the value's dtype differs from the variable's", got=value.name, expected=var.name
+        )
     return [var]
 
 
@@ -125,9 +131,14 @@ class Variable(Tensor):
         location = user_location()
         if initial_value is None:
             raise errors.InvalidArgumentError(
-                errors.op_message("VariableV2", name or "Variable", location,
-                                  "initial_value is required", got="None",
-                                  expected="a tensor or a value")
+                errors.op_message(
+                    "VariableV2",
+                    name or "Variable",
+                    location,
+                    "initial_value is required",
+                    got="None",
+                    expected="a tensor or a value",
+                )
             )
         graph = get_default_graph()
         with graph.name_scope(name or "Variable") as scope:
@@ -143,23 +154,34 @@ class Variable(Tensor):
             if validate_shape and not var_shape.is_fully_defined:
                 raise errors.InvalidArgumentError(
                     errors.op_message(
-                        "VariableV2", scope[:-1], location,
+                        "VariableV2",
+                        scope[:-1],
+                        location,
                         "the initial value must have a fully known shape",
                         got=str(var_shape),
                         expected="a shape without None dims (or validate_shape=False)",
                     )
                 )
             op = apply_op(
-                "VariableV2", [], {"shape": var_shape, "dtype": initial.dtype},
-                name=scope[:-1], location=location, graph=graph, unique=False,
+                "VariableV2",
+                [],
+                {"shape": var_shape, "dtype": initial.dtype},
+                name=scope[:-1],
+                location=location,
+                graph=graph,
+                unique=False,
             )
             Tensor.__init__(self, op, 0, initial.dtype, var_shape)
             graph._replace_output(op, 0, self)
             self._initial_value = initial
             self._trainable = trainable
             self._initializer = apply_op(
-                "Assign", [self, initial], {"validate_shape": validate_shape},
-                name="Assign", location=location, graph=graph,
+                "Assign",
+                [self, initial],
+                {"validate_shape": validate_shape},
+                name="Assign",
+                location=location,
+                graph=graph,
             )
         for key in collections or [GLOBAL_VARIABLES]:
             graph.add_to_collection(key, self)
@@ -189,16 +211,31 @@ class Variable(Tensor):
         """The initial value; TF1 code uses it to initialize one variable from another."""
         return self._initial_value
 
-    def assign(self, value: Any, use_locking: bool = False, name: str | None = None,
-               read_value: bool = True) -> Tensor:
+    def assign(
+        self,
+        value: Any,
+        use_locking: bool = False,
+        name: str | None = None,
+        read_value: bool = True,
+    ) -> Tensor:
         return assign(self, value, name=name)
 
-    def assign_add(self, delta: Any, use_locking: bool = False, name: str | None = None,
-                   read_value: bool = True) -> Tensor:
+    def assign_add(
+        self,
+        delta: Any,
+        use_locking: bool = False,
+        name: str | None = None,
+        read_value: bool = True,
+    ) -> Tensor:
         return assign_add(self, delta, name=name)
 
-    def assign_sub(self, delta: Any, use_locking: bool = False, name: str | None = None,
-                   read_value: bool = True) -> Tensor:
+    def assign_sub(
+        self,
+        delta: Any,
+        use_locking: bool = False,
+        name: str | None = None,
+        read_value: bool = True,
+    ) -> Tensor:
         return assign_sub(self, delta, name=name)
 
     def load(self, value: Any, session: Any = None) -> None:
@@ -211,28 +248,42 @@ class Variable(Tensor):
         return f"<gf.Variable '{self.name}' shape={self.shape} dtype={self.dtype.name}>"
 
 
-def _assign_op(op_type: str, ref: Any, value: Any, name: str | None,
-               validate_shape: bool = True) -> Tensor:
+def _assign_op(
+    op_type: str, ref: Any, value: Any, name: str | None, validate_shape: bool = True
+) -> Tensor:
     if not isinstance(ref, Variable):
         raise errors.InvalidArgumentError(
-            errors.op_message(op_type, name or op_type, user_location(),
-                              "the first argument must be a Variable",
-                              got=type(ref).__name__ if not isinstance(ref, Tensor) else ref.name,
-                              expected="a gf.Variable")
+            errors.op_message(
+                op_type,
+                name or op_type,
+                user_location(),
+                "the first argument must be a Variable",
+                got=type(ref).__name__ if not isinstance(ref, Tensor) else ref.name,
+                expected="a gf.Variable",
+            )
         )
     try:
         v = convert_to_tensor(value, dtype=ref.dtype)
     except errors.InvalidArgumentError as e:
         raise errors.InvalidArgumentError(
-            errors.op_message(op_type, name or op_type, user_location(),
-                              f"cannot use the value for {ref.name}: {e.message}")
+            errors.op_message(
+                op_type,
+                name or op_type,
+                user_location(),
+                f"cannot use the value for {ref.name}: {e.message}",
+            )
         ) from None
     attrs = {"validate_shape": validate_shape}
     return apply_op(op_type, [ref, v], attrs, name=name or op_type).outputs[0]
 
 
-def assign(ref: Any, value: Any, validate_shape: bool | None = None, use_locking: Any = None,
-           name: str | None = None) -> Tensor:
+def assign(
+    ref: Any,
+    value: Any,
+    validate_shape: bool | None = None,
+    use_locking: Any = None,
+    name: str | None = None,
+) -> Tensor:
     """Sets the variable `ref` to `value`; gives the new value."""
     return _assign_op("Assign", ref, value, name, validate_shape is not False)
 

@@ -1,0 +1,1 @@
+"""The optimization passes, one module each: prune, fold, simplify, cse, expand, fuse."""
