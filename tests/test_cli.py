@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import pathlib
 import subprocess
 import sys
+import tempfile
+
+# The console script that `pip install` put beside this Python, run from a
+# folder other than the repository, as a user runs it.
+SCRIPT = pathlib.Path(sys.executable).with_name("graphflow")
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "graphflow.cli", *args], capture_output=True, text=True, timeout=60
-    )
+    with tempfile.TemporaryDirectory() as folder:
+        return subprocess.run(
+            [str(SCRIPT), *args], capture_output=True, text=True, timeout=60, cwd=folder
+        )
 
 
 def test_version() -> None:
