@@ -8,11 +8,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from graphflow.runtime.feeds import check_feed, check_feeds, resolve_feed_key
-from graphflow.runtime.fetch import FetchStructure
-from graphflow.runtime.interpreter import Plan, execute, make_plan
 
 from graphflow import errors
+from graphflow.compiler.pipeline import LEVELS
 from graphflow.graph import (
     Graph,
     Operation,
@@ -21,6 +19,9 @@ from graphflow.graph import (
     pop_default_session,
     push_default_session,
 )
+from graphflow.runtime.executable import InterpretedExecutable
+from graphflow.runtime.feeds import check_feed, check_feeds, resolve_feed_key
+from graphflow.runtime.fetch import FetchStructure
 
 MODES = ("interpreted",)
 _PLAN_CACHE_SIZE = 256
@@ -134,6 +135,9 @@ class Session:
       graph: the graph to run (default: the default graph).
       config: ignored (TF1 compatibility).
       mode: "interpreted" runs each op with its NumPy reference kernel.
+      level: None runs the graph as built; "O0", "O1" or "O2" first
+        optimizes it with graphflow.compiler at that level (to check the
+        compiler, or to see what it does to your results).
 
     A Session can be used as a context manager, which also makes it the
     default session for `Tensor.eval()` and `Operation.run()`. `run` may be
@@ -146,6 +150,7 @@ class Session:
         graph: Graph | None = None,
         config: Any = None,
         mode: str | None = None,
+        level: str | None = None,
     ) -> None:
         if isinstance(target, Graph) and graph is None:
             target, graph = "", target
@@ -154,11 +159,17 @@ class Session:
             raise errors.InvalidArgumentError(
                 f"unknown Session mode {mode!r}; expected one of {', '.join(MODES)}"
             )
+        if level is not None and level not in LEVELS:
+            raise errors.InvalidArgumentError(
+                f"unknown optimization level {level!r}; expected None or one of "
+                + ", ".join(LEVELS)
+            )
         self._graph = graph if graph is not None else get_default_graph()
         self._mode = mode
+        self._level = level
         self._state = _State()
         self._context = _LockedState(self._state)
-        self._plans: OrderedDict[tuple[Any, ...], Plan] = OrderedDict()
+        self._plans: OrderedDict[tuple[Any, ...], InterpretedExecutable] = OrderedDict()
         self._plans_lock = threading.Lock()
         self._closed = False
 
@@ -236,8 +247,8 @@ class Session:
         self._check_open()
         structure = FetchStructure(self._graph, fetches)
         feeds = check_feeds(self._graph, feed_dict)
-        plan = self._plan(structure.elements, frozenset(feeds))
-        values = execute(plan, feeds, self._context)
+        executable = self._executable(structure.elements, tuple(feeds))
+        values = executable.run(feeds, self._context)
         return structure.rebuild(_detach(values, feeds))
 
     def make_callable(
@@ -253,7 +264,7 @@ class Session:
         keys = [resolve_feed_key(self._graph, k) for k in (feed_list or [])]
         if len(set(keys)) != len(keys):
             raise errors.InvalidArgumentError("feed_list names a tensor more than once")
-        plan = self._plan(structure.elements, frozenset(keys))
+        executable = self._executable(structure.elements, tuple(keys))
 
         def call(*feed_values: Any, **kwargs: Any) -> Any:
             self._check_open()
@@ -263,24 +274,26 @@ class Session:
                     f"({', '.join(k.name for k in keys) or 'none'}); got {len(feed_values)}"
                 )
             feeds = {k: check_feed(k, v) for k, v in zip(keys, feed_values)}
-            values = execute(plan, feeds, self._context)
+            values = executable.run(feeds, self._context)
             return structure.rebuild(_detach(values, feeds))
 
         return call
 
-    def _plan(self, elements: Sequence[Tensor | Operation], fed: frozenset[Tensor]) -> Plan:
-        key = (tuple(elements), fed)
+    def _executable(
+        self, elements: Sequence[Tensor | Operation], fed: tuple[Tensor, ...]
+    ) -> InterpretedExecutable:
+        key = (tuple(elements), frozenset(fed))
         with self._plans_lock:
-            plan = self._plans.get(key)
-            if plan is not None:
+            executable = self._plans.get(key)
+            if executable is not None:
                 self._plans.move_to_end(key)
-                return plan
-        plan = make_plan(elements, fed)
+                return executable
+        executable = InterpretedExecutable(elements, fed, self._level)
         with self._plans_lock:
-            self._plans[key] = plan
+            self._plans[key] = executable
             if len(self._plans) > _PLAN_CACHE_SIZE:
                 self._plans.popitem(last=False)
-        return plan
+        return executable
 
     def _load_variable(self, variable: Tensor, value: Any) -> None:
         self._check_open()
@@ -313,8 +326,9 @@ class InteractiveSession(Session):
         graph: Graph | None = None,
         config: Any = None,
         mode: str | None = None,
+        level: str | None = None,
     ) -> None:
-        super().__init__(target, graph, config, mode)
+        super().__init__(target, graph, config, mode, level)
         push_default_session(self)
 
     def close(self) -> None:

@@ -21,7 +21,15 @@ import numpy as np
 import graphflow as gf
 
 VARIANTS = ("static", "none", "noncontig", "special")
-MODES = ("interpreted",)
+# Session configurations every case runs in: the reference interpreter on the
+# graph as built, and on the graph the compiler optimized (checks every pass).
+MODES = ("interpreted", "interpreted-O1", "interpreted-O2")
+
+
+def session_options(mode: str) -> dict[str, str]:
+    name, _, level = mode.partition("-")
+    return {"mode": name, "level": level} if level else {"mode": name}
+
 
 Generator = Callable[[np.random.Generator, tuple[int, ...], np.dtype], np.ndarray]
 
@@ -163,7 +171,7 @@ def run_case(case: Case, variant: str, mode: str, seed: int = 0) -> None:
         expected = case.ref(*[a.copy() for a in arrays])
     expected = list(expected) if isinstance(expected, list | tuple) else [expected]
     assert len(outputs) == len(expected), f"{case.id}: output count"
-    with gf.Session(graph=graph, mode=mode) as sess:
+    with gf.Session(graph=graph, **session_options(mode)) as sess:
         sess.run(initializer)
         results = sess.run(outputs, feed_dict=dict(zip(placeholders, feeds_arrays)))
     for i, (tensor, got, want) in enumerate(zip(outputs, results, expected)):

@@ -12,9 +12,9 @@ from collections.abc import Hashable, Mapping
 from typing import Any
 
 import numpy as np
+
 from graphflow.compiler.passes.base import PassOptions, PassResult
 from graphflow.compiler.program import GraphBuilder, Program
-
 from graphflow.graph import Operation
 from graphflow.ops.registry import CONTROL, RANDOM, STATE, get_op_def
 

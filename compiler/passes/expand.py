@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+
 from graphflow.compiler.passes.base import PassOptions, PassResult
 from graphflow.compiler.program import GraphBuilder, Program
-
 from graphflow.graph import Operation, Tensor
 
 Expansion = Callable[[Operation, list[Tensor], GraphBuilder], list[Tensor]]

@@ -15,10 +15,10 @@ range, a broadcast, a tile).
 from __future__ import annotations
 
 import numpy as np
-from graphflow.compiler.passes.base import PassOptions, PassResult
-from graphflow.compiler.program import GraphBuilder, Program
 
 from graphflow import errors
+from graphflow.compiler.passes.base import PassOptions, PassResult
+from graphflow.compiler.program import GraphBuilder, Program
 from graphflow.graph import Operation, Tensor
 from graphflow.ops.registry import CONTROL, RANDOM, SOURCE, STATE, get_op_def
 

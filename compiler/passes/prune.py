@@ -9,9 +9,9 @@ inputs), so an assign a fetch depends on through a control dependency stays.
 from __future__ import annotations
 
 import networkx as nx
+
 from graphflow.compiler.passes.base import PassOptions, PassResult
 from graphflow.compiler.program import GraphBuilder, Program
-
 from graphflow.graph import Operation, Tensor
 
 
@@ -59,6 +59,6 @@ def run(program: Program, options: PassOptions) -> PassResult:
         if op in needed and not builder.handled(op):
             builder.copy(op)
     result = builder.finish()
-    dropped = program.op_count() - len(needed)
+    dropped = program.op_count() - result.op_count()
     changes = [f"removed {dropped} op(s) the fetches do not need"] if dropped > 0 else []
     return PassResult(result, tuple(changes))

@@ -18,10 +18,10 @@ import dataclasses
 from collections.abc import Callable
 
 import numpy as np
-from graphflow.compiler.passes.base import PassOptions, PassResult
-from graphflow.compiler.program import GraphBuilder, Program
 
 from graphflow import errors
+from graphflow.compiler.passes.base import PassOptions, PassResult
+from graphflow.compiler.program import GraphBuilder, Program
 from graphflow.graph import Operation, Tensor
 
 

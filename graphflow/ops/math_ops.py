@@ -82,7 +82,11 @@ def _mod(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def _pow(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     if x.dtype.kind != "i":
-        return np.power(x, y)
+        # C99 pow for every exponent. NumPy computes sqrt, square or 1/x when
+        # the exponent is one repeated scalar (0.5, 2, -1), which differs from
+        # pow at -0 and -Inf; an exponent array of its own avoids that path.
+        shape = np.broadcast_shapes(x.shape, y.shape)
+        return np.power(x, np.array(np.broadcast_to(y, shape)))
     # NumPy refuses negative integer exponents; graphflow defines them as the
     # truncated quotient 1 / x**-y: 1 for x == 1, +-1 for x == -1, else 0.
     base = np.power(x, np.where(y < 0, 0, y))
