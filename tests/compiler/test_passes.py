@@ -69,7 +69,7 @@ def test_prune_keeps_assigns_reached_through_control_dependencies() -> None:
 
 
 def test_prune_keeps_fetched_ops() -> None:
-    v = gf.Variable(1.0)
+    gf.Variable(1.0)
     init = gf.global_variables_initializer()
     got, _ = apply(prune, [init])
     assert sorted(types(got)) == sorted(["NoOp", "Assign", "VariableV2", "Const"])
@@ -154,7 +154,7 @@ def _identity_program(shape=(2, 3), dtype=gf.float32):
         lambda x: x / 1.0,
         lambda x: x + gf.constant(-0.0),
         lambda x: x - 0.0,
-        lambda x: -(-x),
+        lambda x: gf.negative(gf.negative(x)),
         lambda x: gf.identity(x),
         lambda x: gf.stop_gradient(x),
         lambda x: gf.cast(x, gf.float32),
@@ -299,7 +299,7 @@ def test_fuse_respects_convexity() -> None:
     a = gf.exp(x)
     total = gf.reduce_sum(gf.transpose(a))  # a transpose is not fusable
     c = a * total
-    program, fused = _fused([c], [x])
+    _, fused = _fused([c], [x])
     for op in fused:
         members = {n.op_type for n in op.attrs["body"].nodes}
         assert not ({"Exp", "Mul"} <= members and "Transpose" not in members)

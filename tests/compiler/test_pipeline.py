@@ -82,7 +82,7 @@ def test_dump_dir_writes_a_dot_file_per_pass(tmp_path) -> None:
 
 
 def test_fetches_by_name() -> None:
-    x, y = _small_graph()
+    _, y = _small_graph()
     result = optimize([y.name], ["x:0"])
     assert result.fetches[0].dtype == gf.float32
 
