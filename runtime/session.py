@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -19,11 +19,23 @@ from graphflow.graph import (
     pop_default_session,
     push_default_session,
 )
+from graphflow.runtime.compiled import CompiledExecutable, compile_reason
 from graphflow.runtime.executable import InterpretedExecutable
 from graphflow.runtime.feeds import check_feed, check_feeds, resolve_feed_key
 from graphflow.runtime.fetch import FetchStructure
 
-MODES = ("interpreted",)
+MODES = ("interpreted", "compiled")
+
+
+class CacheInfo(NamedTuple):
+    hits: int
+    misses: int
+    maxsize: int
+    currsize: int
+    compiled: int
+    fallbacks: tuple[str, ...]
+
+
 _PLAN_CACHE_SIZE = 256
 
 
@@ -32,6 +44,7 @@ class _State:
 
     def __init__(self) -> None:
         self.variables: dict[Operation, np.ndarray] = {}
+        self.buffers: dict[Operation, np.ndarray] = {}  # compiled mode: updated in place
         self.generators: dict[Operation, tuple[np.random.Generator, threading.Lock]] = {}
         self.lock = threading.Lock()
         self.update_lock = threading.Lock()
@@ -62,6 +75,11 @@ class _State:
         # Stored values are private and read-only: kernels never write into
         # them, and fetches copy them, so a user cannot change a variable by
         # mutating an array they were given or fed.
+        buffer = self.buffers.get(op)
+        if buffer is not None and buffer.shape == np.shape(value):
+            np.copyto(buffer, value, casting="unsafe")  # compiled code holds this array
+            self.variables[op] = buffer
+            return buffer
         stored = np.array(value, dtype=op.attrs["dtype"].np, copy=True)
         stored.flags.writeable = False
         with self.lock:
@@ -171,6 +189,9 @@ class Session:
         self._context = _LockedState(self._state)
         self._plans: OrderedDict[tuple[Any, ...], InterpretedExecutable] = OrderedDict()
         self._plans_lock = threading.Lock()
+        self._hits = 0
+        self._misses = 0
+        self._fallbacks: list[str] = []
         self._closed = False
 
     @property
@@ -279,21 +300,50 @@ class Session:
 
         return call
 
-    def _executable(
-        self, elements: Sequence[Tensor | Operation], fed: tuple[Tensor, ...]
-    ) -> InterpretedExecutable:
+    def _executable(self, elements: Sequence[Tensor | Operation], fed: tuple[Tensor, ...]) -> Any:
         key = (tuple(elements), frozenset(fed))
         with self._plans_lock:
             executable = self._plans.get(key)
             if executable is not None:
                 self._plans.move_to_end(key)
+                self._hits += 1
                 return executable
-        executable = InterpretedExecutable(elements, fed, self._level)
+            self._misses += 1
+        executable = self._build(elements, fed)
         with self._plans_lock:
             self._plans[key] = executable
             if len(self._plans) > _PLAN_CACHE_SIZE:
                 self._plans.popitem(last=False)
         return executable
+
+    def _build(self, elements: Sequence[Tensor | Operation], fed: tuple[Tensor, ...]) -> Any:
+        if self._mode == "interpreted":
+            return InterpretedExecutable(elements, fed, self._level)
+        level = self._level or "O2"
+        reason = compile_reason(elements, fed, level)
+        if reason is None:
+            return CompiledExecutable(elements, fed, self._state, level)
+        # Some op has no lowering yet: run the optimized graph with the
+        # reference kernels, and say so in cache_info().
+        self._fallbacks.append(reason)
+        return InterpretedExecutable(elements, fed, level)
+
+    def cache_info(self) -> CacheInfo:
+        """Executables cached by this session, like functools.lru_cache's cache_info().
+
+        `compiled` counts native executables; `fallbacks` lists why a graph ran
+        interpreted in compiled mode (an op without a lowering).
+        """
+        with self._plans_lock:
+            compiled = sum(isinstance(e, CompiledExecutable) for e in self._plans.values())
+            return CacheInfo(
+                self._hits,
+                self._misses,
+                _PLAN_CACHE_SIZE,
+                len(self._plans),
+                compiled,
+                tuple(self._fallbacks),
+            )
 
     def _load_variable(self, variable: Tensor, value: Any) -> None:
         self._check_open()

@@ -1,0 +1,204 @@
+"""The JIT: LLVM IR text in, addresses of native functions out, with a disk cache.
+
+One process-wide engine (MCJIT takes ownership of its target machine, and a
+second engine from the same machine crashes). Every module is verified
+before it is optimized, because LLVM crashes the process on invalid IR. The
+pipeline is O3 for the host CPU and its features, loop vectorization on and
+SLP vectorization off (it has known miscompiles).
+
+Machine code is cached on disk, keyed by a hash of the IR, the target (CPU
+name and features) and graphflow's and llvmlite's versions; a cache entry
+carries its length and a SHA-256 of its payload, so a corrupt or truncated
+entry is detected, deleted and rebuilt, never loaded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import os
+import pathlib
+import tempfile
+import threading
+
+import llvmlite
+import llvmlite.binding as llvm
+
+from graphflow import errors
+
+_MAGIC = b"GFOBJ1\n"
+_DIGEST = 32
+
+
+def cache_dir() -> pathlib.Path:
+    """`$GRAPHFLOW_CACHE_DIR`, else `~/.cache/graphflow`."""
+    configured = os.environ.get("GRAPHFLOW_CACHE_DIR")
+    if configured:
+        return pathlib.Path(configured)
+    return pathlib.Path.home() / ".cache" / "graphflow"
+
+
+@dataclasses.dataclass
+class CacheStats:
+    hits: int = 0
+    misses: int = 0
+    rebuilt_corrupt: int = 0
+
+
+class DiskCache:
+    """Object files by key, each file `MAGIC | sha256(payload) | payload`."""
+
+    def __init__(self, folder: pathlib.Path | None = None) -> None:
+        self.folder = folder
+
+    def _path(self, key: str) -> pathlib.Path:
+        folder = self.folder or cache_dir()
+        return folder / key[:2] / f"{key}.o"
+
+    def load(self, key: str) -> bytes | None:
+        """The payload, or None if missing; a corrupt entry is removed and reported as None."""
+        path = self._path(key)
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return None
+        header = len(_MAGIC) + _DIGEST
+        payload = data[header:]
+        if (
+            len(data) < header
+            or not data.startswith(_MAGIC)
+            or hashlib.sha256(payload).digest() != data[len(_MAGIC) : header]
+        ):
+            with contextlib.suppress(OSError):
+                path.unlink()
+            raise _CorruptEntry(str(path))
+        return payload
+
+    def store(self, key: str, payload: bytes) -> None:
+        """Writes atomically (temp file + rename); a cache that cannot be written is skipped."""
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as f:
+                f.write(_MAGIC + hashlib.sha256(payload).digest() + payload)
+            os.replace(tmp, path)
+        except OSError:
+            return
+
+
+class _CorruptEntry(Exception):
+    pass
+
+
+class JIT:
+    """Compiles LLVM IR for the host CPU and returns function addresses."""
+
+    def __init__(self, cache: DiskCache | None = None) -> None:
+        llvm.initialize_native_target()
+        llvm.initialize_native_asmprinter()
+        self.triple = llvm.get_process_triple()
+        self.cpu = llvm.get_host_cpu_name()
+        self.features = llvm.get_host_cpu_features().flatten()
+        self._target = llvm.Target.from_triple(self.triple)
+        self._machine = self._new_machine()  # emits objects; never given to the engine
+        self._engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), self._new_machine())
+        self._lock = threading.Lock()
+        self.cache = cache or DiskCache()
+        self.stats = CacheStats()
+        self._keep: list[object] = []  # object files must outlive the engine's use of them
+
+    def _new_machine(self) -> llvm.TargetMachine:
+        return self._target.create_target_machine(
+            cpu=self.cpu, features=self.features, opt=3, reloc="default", codemodel="jitdefault"
+        )
+
+    @property
+    def data_layout(self) -> str:
+        return str(self._machine.target_data)
+
+    def key(self, ir_text: str) -> str:
+        from graphflow import __version__
+
+        h = hashlib.sha256()
+        for part in (
+            ir_text,
+            self.triple,
+            self.cpu,
+            self.features,
+            __version__,
+            llvmlite.__version__,
+        ):
+            h.update(part.encode())
+            h.update(b"\0")
+        return h.hexdigest()
+
+    def optimize(self, module: llvm.ModuleRef) -> None:
+        """O3 with loop vectorization, without SLP vectorization."""
+        options = llvm.create_pipeline_tuning_options(speed_level=3)
+        options.loop_vectorization = True
+        options.slp_vectorization = False
+        builder = llvm.create_pass_builder(self._machine, options)
+        builder.getModulePassManager().run(module, builder)
+
+    def optimized_ir(self, ir_text: str) -> str:
+        """The IR after verification and optimization (for tests and debugging)."""
+        module = self._parse(ir_text)
+        self.optimize(module)
+        return str(module)
+
+    def _parse(self, ir_text: str) -> llvm.ModuleRef:
+        try:
+            module = llvm.parse_assembly(ir_text)
+            module.verify()
+        except RuntimeError as e:
+            raise errors.InternalError(f"the generated LLVM IR is invalid: {e}") from None
+        module.triple = self.triple
+        module.data_layout = self.data_layout
+        return module
+
+    def object_code(self, ir_text: str) -> bytes:
+        """Machine code for `ir_text`, from the disk cache or compiled now."""
+        key = self.key(ir_text)
+        try:
+            cached = self.cache.load(key)
+        except _CorruptEntry:
+            self.stats.rebuilt_corrupt += 1
+            cached = None
+        if cached is not None:
+            self.stats.hits += 1
+            return cached
+        self.stats.misses += 1
+        module = self._parse(ir_text)
+        self.optimize(module)
+        payload = self._machine.emit_object(module)
+        self.cache.store(key, payload)
+        return payload
+
+    def compile(self, ir_text: str, names: list[str]) -> dict[str, int]:
+        """Loads the code of `ir_text` into the process; returns the address of each name."""
+        payload = self.object_code(ir_text)
+        with self._lock:
+            obj = llvm.ObjectFileRef.from_data(payload)
+            self._keep.append(obj)
+            self._engine.add_object_file(obj)
+            self._engine.finalize_object()
+            addresses = {n: self._engine.get_function_address(n) for n in names}
+        missing = [n for n, a in addresses.items() if not a]
+        if missing:
+            raise errors.InternalError(f"JIT: no symbol {missing} in the compiled module")
+        return addresses
+
+
+_jit: JIT | None = None
+_jit_lock = threading.Lock()
+
+
+def get_jit() -> JIT:
+    """The process-wide JIT (created on first use)."""
+    global _jit
+    with _jit_lock:
+        if _jit is None:
+            _jit = JIT()
+        return _jit
