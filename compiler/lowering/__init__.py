@@ -1,0 +1,1 @@
+"""Lowering: the optimized graph to one LLVM module."""
