@@ -18,7 +18,7 @@ import numpy as np
 from graphflow import errors
 from graphflow.compiler.jit import get_jit
 from graphflow.compiler.lowering.module import Lowered, lower, lowerable
-from graphflow.compiler.pipeline import optimize
+from graphflow.compiler.program import Program
 from graphflow.graph import Operation, Tensor
 
 
@@ -34,11 +34,8 @@ class _Workspace(threading.local):
         return self.buffer
 
 
-def compile_reason(
-    fetches: Sequence[Tensor | Operation], fed: Sequence[Tensor], level: str = "O2"
-) -> str | None:
-    """None if the fetches compile; else why not (the ops without a lowering)."""
-    program = optimize(list(fetches), feeds=fed, level=level).program
+def compile_reason(program: Program) -> str | None:
+    """None if the optimized program compiles; else why not (the ops without a lowering)."""
     missing = lowerable(program)
     return f"no compiled lowering yet for {', '.join(missing)}" if missing else None
 
@@ -47,24 +44,17 @@ class CompiledExecutable:
     """Runs the fetches with one call into JIT-compiled code.
 
     Args:
-      fetches: the user's fetch elements.
-      fed: the user's fed tensors, in a fixed order.
+      program: the optimized program (its inputs are the fed tensors, in order).
+      fed: the user's fed tensors, in the same order.
       state: the session state holding the variables.
-      level: the optimization level.
 
     Raises:
       UnimplementedError: an op of the optimized graph has no lowering yet.
     """
 
-    def __init__(
-        self,
-        fetches: Sequence[Tensor | Operation],
-        fed: Sequence[Tensor],
-        state: object,
-        level: str = "O2",
-    ) -> None:
+    def __init__(self, program: Program, fed: Sequence[Tensor], state: object) -> None:
         self.fed = tuple(fed)
-        self.program = optimize(list(fetches), feeds=self.fed, level=level).program
+        self.program = program
         self.lowered: Lowered = lower(self.program)
         address = get_jit().compile(self.lowered.ir, [self.lowered.entry])[self.lowered.entry]
         signature = ctypes.CFUNCTYPE(ctypes.c_int32, *[ctypes.py_object] * self.lowered.arg_count)

@@ -51,17 +51,23 @@ class InterpretedExecutable:
       fed: the user's fed tensors, in a fixed order.
       level: None to run the user's graph as built, or "O0"/"O1"/"O2" to run
         the graph the compiler optimized at that level.
+      program: the optimized program, when the caller already has it.
     """
 
     def __init__(
-        self, fetches: Sequence[Tensor | Operation], fed: Sequence[Tensor], level: str | None
+        self,
+        fetches: Sequence[Tensor | Operation],
+        fed: Sequence[Tensor],
+        level: str | None,
+        program: Program | None = None,
     ) -> None:
         self.fed = tuple(fed)
-        self.program: Program | None = None
-        if level is None:
+        self.program = program
+        if program is None and level is not None:
+            self.program = optimize(list(fetches), feeds=self.fed, level=level).program
+        if self.program is None:
             self.plan: Plan = make_plan(tuple(fetches), frozenset(self.fed))
         else:
-            self.program = optimize(list(fetches), feeds=self.fed, level=level).program
             self.plan = make_plan(self.program.fetches, frozenset(self.program.inputs))
 
     def run(self, feeds: Mapping[Tensor, np.ndarray], context: ExecutionContext) -> list[object]:

@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from graphflow import errors
-from graphflow.compiler.pipeline import LEVELS
+from graphflow.compiler.pipeline import LEVELS, optimize
 from graphflow.graph import (
     Graph,
     Operation,
@@ -91,6 +91,25 @@ class _State:
     ) -> np.ndarray:
         with self.update_lock:
             return self.write_variable(op, update(self.read_variable(op)))
+
+    def buffer(self, op: Operation) -> np.ndarray:
+        """The variable's own writable array, which compiled code updates in place."""
+        array = self.buffers.get(op)
+        if array is None:
+            with self.lock:
+                array = self.buffers.get(op)
+                if array is None:
+                    shape = tuple(op.attrs["shape"].as_list())
+                    array = np.empty(shape, op.attrs["dtype"].np)
+                    if op in self.variables:
+                        np.copyto(array, self.variables[op])
+                        self.variables[op] = array
+                    self.buffers[op] = array
+        return array
+
+    def mark_initialized(self, op: Operation) -> None:
+        """Compiled code assigned the variable: its buffer now holds its value."""
+        self.variables[op] = self.buffers[op]
 
     def rng(self, op: Operation) -> np.random.Generator:
         entry = self.generators.get(op)
@@ -320,13 +339,14 @@ class Session:
         if self._mode == "interpreted":
             return InterpretedExecutable(elements, fed, self._level)
         level = self._level or "O2"
-        reason = compile_reason(elements, fed, level)
+        program = optimize(list(elements), feeds=fed, level=level).program
+        reason = compile_reason(program)
         if reason is None:
-            return CompiledExecutable(elements, fed, self._state, level)
+            return CompiledExecutable(program, fed, self._state)
         # Some op has no lowering yet: run the optimized graph with the
         # reference kernels, and say so in cache_info().
         self._fallbacks.append(reason)
-        return InterpretedExecutable(elements, fed, level)
+        return InterpretedExecutable(elements, fed, level, program)
 
     def cache_info(self) -> CacheInfo:
         """Executables cached by this session, like functools.lru_cache's cache_info().

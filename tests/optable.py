@@ -23,7 +23,7 @@ import graphflow as gf
 VARIANTS = ("static", "none", "noncontig", "special")
 # Session configurations every case runs in: the reference interpreter on the
 # graph as built, and on the graph the compiler optimized (checks every pass).
-MODES = ("interpreted", "interpreted-O1", "interpreted-O2")
+MODES = ("interpreted", "interpreted-O1", "interpreted-O2", "compiled")
 
 
 def session_options(mode: str) -> dict[str, str]:

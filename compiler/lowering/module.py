@@ -79,6 +79,8 @@ def lowerable(program: Program) -> list[str]:
 
 
 def _has_lowering(op: Operation) -> bool:
+    if any(t.shape.rank is None for t in (*op.inputs, *op.outputs)):
+        return False  # kernels are generated for a known rank
     if op.type in _NO_CODE or op.type in _VIEWS or op.type in _ASSIGNS:
         return True
     if op.type == "Fused":
