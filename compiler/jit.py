@@ -108,6 +108,7 @@ class JIT:
         self.cache = cache or DiskCache()
         self.stats = CacheStats()
         self._keep: list[object] = []  # object files must outlive the engine's use of them
+        self._loaded: dict[str, dict[str, int]] = {}
 
     def _new_machine(self) -> llvm.TargetMachine:
         return self._target.create_target_machine(
@@ -177,7 +178,15 @@ class JIT:
         return payload
 
     def compile(self, ir_text: str, names: list[str]) -> dict[str, int]:
-        """Loads the code of `ir_text` into the process; returns the address of each name."""
+        """Loads the code of `ir_text` into the process; returns the address of each name.
+
+        External symbol names must be unique across modules (they share one
+        engine); the same text compiled twice is loaded once.
+        """
+        key = self.key(ir_text)
+        loaded = self._loaded.get(key)
+        if loaded is not None and all(n in loaded for n in names):
+            return {n: loaded[n] for n in names}
         payload = self.object_code(ir_text)
         with self._lock:
             obj = llvm.ObjectFileRef.from_data(payload)
@@ -188,6 +197,7 @@ class JIT:
         missing = [n for n, a in addresses.items() if not a]
         if missing:
             raise errors.InternalError(f"JIT: no symbol {missing} in the compiled module")
+        self._loaded[key] = addresses
         return addresses
 
 

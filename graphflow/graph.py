@@ -107,14 +107,9 @@ class Tensor:
     def __repr__(self) -> str:
         return f"<gf.Tensor '{self.name}' shape={self._shape} dtype={self._dtype.name}>"
 
-    def __hash__(self) -> int:
-        return id(self)
-
-    def __eq__(self, other: object) -> bool:
-        return self is other
-
-    def __ne__(self, other: object) -> bool:
-        return self is not other
+    # `==` and hash are object identity, as in TF1 graph mode; they are
+    # inherited from `object` (not redefined) because the C versions keep
+    # dict lookups keyed by tensors fast on the dispatch path.
 
     def __bool__(self) -> bool:
         raise TypeError(
@@ -344,12 +339,6 @@ class Operation:
 
     def __repr__(self) -> str:
         return f"<gf.Operation '{self._name}' type={self._type}>"
-
-    def __hash__(self) -> int:
-        return id(self)
-
-    def __eq__(self, other: object) -> bool:
-        return self is other
 
 
 class Graph:

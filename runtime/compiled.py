@@ -67,12 +67,17 @@ class CompiledExecutable:
         ]
         self._output_dtypes = [t.dtype.np for t in outputs]
         self._consts = self.lowered.consts
+        self._planner = self.lowered.planner
+        self._call_plans: dict[tuple[tuple[int, ...], ...], tuple] = {}
+        self._identity_fetch = self._fetch_index == list(range(len(outputs)))
+        self._fixed: tuple[np.ndarray, ...] | None = None  # constants and variables, bound once
         self._reads = self._variables_read()
         self._written = {
             self.program.user_op(op.inputs[0].op)
             for op in self.program.graph.get_operations()
             if op.type == "Assign"
         }
+        self._written_pending = bool(self._written)
 
     def _variables_read(self) -> list[Operation]:
         """User variables whose value the program reads (they must be initialized)."""
@@ -92,25 +97,62 @@ class CompiledExecutable:
         return read
 
     def run(self, feeds: Mapping[Tensor, np.ndarray], context: object) -> list[object]:
+        """The values of the fetches (None for an Operation), given checked feeds."""
+        return self.call([feeds[t] for t in self.fed])
+
+    def call(self, inputs: list[np.ndarray]) -> list[object]:
+        """The hot path: `inputs` are checked arrays in the order of `self.fed`.
+
+        Every step here costs on each run, so it is kept to attribute reads,
+        one dict lookup, the output allocations and the native call.
+        """
+        if self._fixed is None:
+            self._prepare()
+        for array in inputs:
+            if not array.flags.c_contiguous:
+                inputs = [np.ascontiguousarray(a) for a in inputs]
+                break
+        key = tuple([a.shape for a in inputs])
+        call_plan = self._call_plans.get(key)
+        if call_plan is None:
+            call_plan = self._call_plan(key)
+        outputs = [np.empty(shape, dtype) for shape, dtype in call_plan[0]]
+        if self.lowered.scratch:
+            status = self._entry(
+                *inputs, *outputs, *self._fixed, self._workspace.get(call_plan[1]), call_plan[2]
+            )
+        else:
+            status = self._entry(*inputs, *outputs, *self._fixed)
+        if status:
+            raise errors.InternalError(f"compiled code reported failure {status}")
+        if self._written_pending:
+            self._mark_written()
+        if self._identity_fetch:
+            return outputs  # type: ignore[return-value]
+        return [None if i is None else outputs[i] for i in self._fetch_index]
+
+    def _call_plan(self, shapes: tuple[tuple[int, ...], ...]) -> tuple:
+        plan = self._planner.plan(shapes)
+        entry = (
+            tuple(zip(plan.output_shapes, self._output_dtypes)),
+            plan.workspace_bytes,
+            plan.slots,
+        )
+        if len(self._call_plans) > 64:
+            self._call_plans.clear()
+        self._call_plans[shapes] = entry
+        return entry
+
+    def _prepare(self) -> None:
+        """Checks the variables it reads are initialized; binds constants and variable buffers."""
         state = self._state
         for variable in self._reads:
             if variable not in self._written:
                 state.read_variable(variable)  # raises FailedPreconditionError if uninitialized
-        inputs = []
-        for t in self.fed:
-            array = feeds[t]
-            if not array.flags.c_contiguous:
-                array = np.ascontiguousarray(array)
-            inputs.append(array)
-        plan = self.lowered.planner.plan(tuple(a.shape for a in inputs))
-        outputs = [
-            np.empty(shape, dtype) for shape, dtype in zip(plan.output_shapes, self._output_dtypes)
-        ]
         variables = [state.buffer(op) for op in self.lowered.variables]
-        workspace = self._workspace.get(plan.workspace_bytes)
-        status = self._entry(*inputs, *outputs, *self._consts, *variables, workspace, plan.slots)
-        if status:
-            raise errors.InternalError(f"compiled code reported failure {status}")
+        self._fixed = (*self._consts, *variables)
+
+    def _mark_written(self) -> None:
         for variable in self._written:
-            state.mark_initialized(variable)
-        return [None if i is None else outputs[i] for i in self._fetch_index]
+            self._state.mark_initialized(variable)
+        self._written_pending = False

@@ -208,6 +208,7 @@ class Session:
         self._context = _LockedState(self._state)
         self._plans: OrderedDict[tuple[Any, ...], InterpretedExecutable] = OrderedDict()
         self._plans_lock = threading.Lock()
+        self._fast_runs: dict[Any, Callable[[Any], Any]] = {}
         self._hits = 0
         self._misses = 0
         self._fallbacks: list[str] = []
@@ -284,12 +285,45 @@ class Session:
           NotFoundError: an unknown name.
           FailedPreconditionError: an uninitialized variable, a closed session.
         """
+        if self._fast_runs:
+            try:
+                if type(fetches) in (list, tuple):
+                    key: Any = (type(fetches), *fetches, None, *(feed_dict or ()))
+                else:
+                    key = (fetches, None, *(feed_dict or ()))
+                entry = self._fast_runs.get(key)
+            except TypeError:  # an unhashable fetch structure: the general path
+                entry = None
+            if entry is not None:
+                self._hits += 1
+                return entry(feed_dict)
         self._check_open()
         structure = FetchStructure(self._graph, fetches)
         feeds = check_feeds(self._graph, feed_dict)
         executable = self._executable(structure.elements, tuple(feeds))
         values = executable.run(feeds, self._context)
+        if isinstance(executable, CompiledExecutable) and _flat(fetches):
+            self._remember_fast_run(fetches, feed_dict, executable)
         return structure.rebuild(_detach(values, feeds))
+
+    def _remember_fast_run(
+        self, fetches: Any, feed_dict: Any, executable: CompiledExecutable
+    ) -> None:
+        """A shortcut for the next run with the same fetches and feed keys (compiled mode)."""
+        keys = tuple(feed_dict) if feed_dict else ()
+        checker = _FeedChecker(executable.fed)
+        by_tensor = {resolve_feed_key(self._graph, k): k for k in keys}
+        user_keys = [by_tensor[t] for t in executable.fed]
+        kind = type(fetches)
+        single = not isinstance(fetches, list | tuple)
+
+        def entry(feed: Mapping[Any, Any] | None) -> Any:
+            if self._closed:
+                self._check_open()
+            values = executable.call(checker([feed[k] for k in user_keys]))  # type: ignore[index]
+            return values[0] if single else kind(values)
+
+        self._fast_runs[_fast_key(fetches, feed_dict)] = entry
 
     def make_callable(
         self, fetches: Any, feed_list: Sequence[Any] | None = None, accept_options: bool = False
@@ -305,6 +339,15 @@ class Session:
         if len(set(keys)) != len(keys):
             raise errors.InvalidArgumentError("feed_list names a tensor more than once")
         executable = self._executable(structure.elements, tuple(keys))
+        if isinstance(executable, CompiledExecutable):
+            checker = _FeedChecker(keys)
+            count = len(keys)
+            rebuild = structure.rebuild
+
+            def compiled_call(*feed_values: Any, **kwargs: Any) -> Any:
+                if self._closed or len(feed_values) != count:
+                    return call(*feed_values)  # raises the right error
+                return rebuild(executable.call(checker(list(feed_values))))
 
         def call(*feed_values: Any, **kwargs: Any) -> Any:
             self._check_open()
@@ -317,7 +360,7 @@ class Session:
             values = executable.run(feeds, self._context)
             return structure.rebuild(_detach(values, feeds))
 
-        return call
+        return compiled_call if isinstance(executable, CompiledExecutable) else call
 
     def _executable(self, elements: Sequence[Tensor | Operation], fed: tuple[Tensor, ...]) -> Any:
         key = (tuple(elements), frozenset(fed))
@@ -372,6 +415,47 @@ class Session:
 
     def __repr__(self) -> str:
         return f"<gf.Session mode={self._mode!r}>"
+
+
+def _fast_key(fetches: Any, feed_dict: Any) -> Any:
+    if type(fetches) in (list, tuple):
+        return (type(fetches), *fetches, None, *(feed_dict or ()))
+    return (fetches, None, *(feed_dict or ()))
+
+
+def _flat(fetches: Any) -> bool:
+    """A Tensor or Operation, or a plain list/tuple of them (the shapes with a fast path)."""
+    if type(fetches) in (list, tuple):
+        return all(isinstance(f, Tensor | Operation) for f in fetches)
+    return isinstance(fetches, Tensor | Operation)
+
+
+class _FeedChecker:
+    """Checks positional feed values fast: arrays of the right dtype and shape pass as they are.
+
+    Anything else (Python data, another dtype, a doubtful shape) goes through
+    `check_feed`, which converts or raises the full error.
+    """
+
+    def __init__(self, tensors: Sequence[Tensor]) -> None:
+        self._specs = []
+        for t in tensors:
+            dims = t.shape.dims
+            exact = tuple(dims) if dims is not None and None not in dims else None
+            known = [(a, d) for a, d in enumerate(dims or ()) if d is not None]
+            self._specs.append((t, t.dtype.np, t.shape.rank, exact, known))
+
+    def __call__(self, values: list[Any]) -> list[np.ndarray]:
+        for k, (tensor, dtype, rank, exact, known) in enumerate(self._specs):
+            v = values[k]
+            if type(v) is not np.ndarray or v.dtype != dtype:
+                values[k] = check_feed(tensor, v)
+            elif exact is not None:
+                if v.shape != exact:
+                    values[k] = check_feed(tensor, v)
+            elif rank is not None and (v.ndim != rank or any(v.shape[a] != d for a, d in known)):
+                values[k] = check_feed(tensor, v)
+        return values
 
 
 def _detach(values: list[Any], feeds: Mapping[Tensor, np.ndarray]) -> list[Any]:

@@ -19,6 +19,7 @@ in place.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -67,6 +68,7 @@ class Lowered:
     variables: tuple[Operation, ...]  # the user's VariableV2 ops
     planner: ShapePlanner
     arg_count: int
+    scratch: bool  # the entry takes the workspace and the slots as its last arguments
 
 
 def lowerable(program: Program) -> list[str]:
@@ -132,7 +134,7 @@ class _Lowering:
                 self.root[op.outputs[0]] = op.inputs[0]
             if op.type in _ASSIGNS:
                 self.root[op.outputs[0]] = op.inputs[0]
-            if op.type == "Const":
+            if op.type == "Const" and self._const_needed(op.outputs[0]):
                 self.const_index[op.outputs[0]] = len(self.consts)
                 self.consts.append(np.ascontiguousarray(op.attrs["value"]))
             if op.type == "VariableV2":
@@ -146,6 +148,36 @@ class _Lowering:
         for t in self.outputs:  # copied out after the last op
             last_use[self.owner(t)] = len(self.ops)
         self.last_use = last_use
+
+    def _const_needed(self, t: Tensor) -> bool:
+        """False when every reader embeds the constant as an immediate."""
+        if t in self.outputs:
+            return True
+        for op in self.ops:
+            if t in op.inputs:
+                single_elementwise = op.type != "Fused" and get_op_def(op.type).kind == ELEMENTWISE
+                if not (single_elementwise and _embeddable(t)):
+                    return True
+        return False
+
+    def needs_scratch(self) -> bool:
+        """Whether any kernel reads the slots (dims unknown now, workspace buffers)."""
+        for t in self.outputs:
+            if self.needs_copy(t) and None in t.shape.as_list():
+                return True  # the copy-out kernel reads its dims from the slots
+        for op in self.ops:
+            if op.type in _NO_CODE or op.type in _VIEWS:
+                continue
+            for t in (*op.inputs, *op.outputs):
+                if t.shape.rank is None or None in t.shape.as_list():
+                    return True
+            if op.type == "Fused" and op.attrs["body"].pattern != "elementwise":
+                return True
+            if get_op_def(op.type).kind == REDUCTION:
+                return True
+            if any(self.is_workspace(t) for t in op.outputs):
+                return True
+        return False
 
     def is_workspace(self, t: Tensor) -> bool:
         t = self.owner(t)
@@ -164,7 +196,8 @@ class _Lowering:
         self.plan_buffers()
         n_in, n_out = len(self.program.inputs), len(self.outputs)
         n_const, n_var = len(self.consts), len(self.variables)
-        arg_count = n_in + n_out + n_const + n_var + 2
+        scratch = self.needs_scratch()
+        arg_count = n_in + n_out + n_const + n_var + (2 if scratch else 0)
         entry = ir.Function(self.module, ir.FunctionType(I32, [I8P] * arg_count), ENTRY)
         b = ir.IRBuilder(entry.append_basic_block("entry"))
         self.entry_builder = b
@@ -178,23 +211,33 @@ class _Lowering:
         self.input_data = [data(a) for a in args[:n_in]]
         self.output_data = [data(a) for a in args[n_in : n_in + n_out]]
         self.const_data = [data(a) for a in args[n_in + n_out : n_in + n_out + n_const]]
-        self.var_data = [data(a) for a in args[n_in + n_out + n_const : arg_count - 2]]
-        self.workspace = data(args[-2])
-        self.slots = b.bitcast(data(args[-1]), I64.as_pointer())
+        first_var = n_in + n_out + n_const
+        self.var_data = [data(a) for a in args[first_var : first_var + n_var]]
+        if scratch:
+            self.workspace = data(args[-2])
+            self.slots = b.bitcast(data(args[-1]), I64.as_pointer())
+        else:  # no kernel reads them: they are not arguments at all
+            self.workspace = ir.Constant(I8P, None)
+            self.slots = ir.Constant(I64.as_pointer(), None)
         for op in self.ops:
             self.lower_op(op)
         self.copy_aliased_outputs()
         b.ret(ir.Constant(I32, 0))
         text = _with_vector_width(str(self.module))
+        # Many modules live in one JIT engine: the entry's name must be unique.
+        # It is derived from the text, so equal programs still share cache entries.
+        name = f"{ENTRY}_{hashlib.sha256(text.encode()).hexdigest()[:20]}"
+        text = text.replace(f'@"{ENTRY}"', f'@"{name}"')
         return Lowered(
             text,
-            ENTRY,
+            name,
             tuple(self.program.inputs),
             tuple(self.outputs),
             tuple(self.consts),
             tuple(self.program.user_op(v) for v in self.variables),
             self.planner,
             arg_count,
+            scratch,
         )
 
     def pointer(self, t: Tensor) -> ir.Value:
@@ -247,24 +290,23 @@ class _Lowering:
         if op.type == "Fused":
             body: FusedBody = op.attrs["body"]
             if body.pattern == "elementwise":
-                self.lower_elementwise(op, body)
+                self.lower_elementwise(op, body, list(op.inputs))
             elif body.pattern == "reduction":
                 self.lower_reduction(op, body)
             else:
                 raise errors.UnimplementedError(f"no lowering for fused {body.pattern} yet")
             return
         kind = get_op_def(op.type).kind
-        body = _single_body(op)
+        body, args = _single_body(op)
         if kind == ELEMENTWISE and supported(op.type):
-            self.lower_elementwise(op, body)
+            self.lower_elementwise(op, body, args)
         elif kind == REDUCTION and op.type in _REDUCTIONS:
             self.lower_reduction(op, body)
         else:
             raise errors.UnimplementedError(f"no lowering for {op.type} yet")
 
-    def lower_elementwise(self, op: Operation, body: FusedBody) -> None:
+    def lower_elementwise(self, op: Operation, body: FusedBody, args: list[Tensor]) -> None:
         outputs = list(op.outputs)
-        args = list(op.inputs)
         kb = KernelBuilder(
             self.module,
             f"{next(self.kernel_names)}_{_ident(op.name)}",
@@ -359,16 +401,39 @@ class _Lowering:
         return self.pointer(owner)
 
 
-def _single_body(op: Operation) -> FusedBody:
-    node = BodyNode(
-        op.type,
-        op.name,
-        dict(op.attrs),
-        tuple(("arg", i, 0) for i in range(len(op.inputs))),
-        tuple((t.dtype, t.shape) for t in op.outputs),
-        op.location,
+def _embeddable(t: Tensor) -> bool:
+    return t.op.type == "Const" and t.op.attrs["value"].size == 1
+
+
+def _single_body(op: Operation) -> tuple[FusedBody, list[Tensor]]:
+    """An op as a one-node body; scalar constant inputs become immediates of the body."""
+    nodes: list[BodyNode] = []
+    args: list[Tensor] = []
+    refs = []
+    for t in op.inputs:
+        if get_op_def(op.type).kind == ELEMENTWISE and _embeddable(t):
+            refs.append(("node", len(nodes), 0))
+            nodes.append(
+                BodyNode(
+                    "Const", t.op.name, dict(t.op.attrs), (), ((t.dtype, t.shape),), t.op.location
+                )
+            )
+        else:
+            refs.append(("arg", len(args), 0))
+            args.append(t)
+    nodes.append(
+        BodyNode(
+            op.type,
+            op.name,
+            dict(op.attrs),
+            tuple(refs),
+            tuple((t.dtype, t.shape) for t in op.outputs),
+            op.location,
+        )
     )
-    return FusedBody((node,), tuple(("node", 0, i) for i in range(len(op.outputs))), "elementwise")
+    last = len(nodes) - 1
+    outputs = tuple(("node", last, i) for i in range(len(op.outputs)))
+    return FusedBody(tuple(nodes), outputs, "elementwise"), args
 
 
 def evaluate_nodes(

@@ -138,6 +138,9 @@ def concrete_shapes(
             for t in op.outputs:
                 shapes[t] = _static(t)
             continue
+        if op.type == "PlaceholderWithDefault":  # unfed: it is its default value
+            shapes[op.outputs[0]] = shapes[op.inputs[0]]
+            continue
         if op.type == "Fused":
             inner = body_shapes(op, shapes)
             for t, (_, i, j) in zip(op.outputs, op.attrs["body"].outputs):

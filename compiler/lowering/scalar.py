@@ -147,8 +147,18 @@ def _int_pow_function(ctx: ScalarContext, ty: ir.Type) -> ir.Function:
     loop = fn.append_basic_block("square")
     done = fn.append_basic_block("done")
     b = ir.IRBuilder(entry)
-    zero, one = ir.Constant(ty, 0), ir.Constant(ty, 1)
+    zero, one, minus_one = ir.Constant(ty, 0), ir.Constant(ty, 1), ir.Constant(ty, -1)
     negative = b.icmp_signed("<", y, zero)
+    # The result for y <= 0, decided before the loop: 1 for y == 0, and for
+    # y < 0 the truncated 1 / x**-y: 1 for x == 1, +-1 for x == -1, else 0.
+    odd_y = b.icmp_signed("!=", b.and_(y, one), zero)
+    by_sign = b.select(odd_y, minus_one, one)
+    small = b.select(
+        b.icmp_signed("==", x, one),
+        one,
+        b.select(b.icmp_signed("==", x, minus_one), by_sign, zero),
+    )
+    early = b.select(negative, small, one)
     b.cbranch(b.or_(negative, b.icmp_signed("==", y, zero)), done, loop)
     b.position_at_end(loop)
     result = b.phi(ty)
@@ -168,14 +178,7 @@ def _int_pow_function(ctx: ScalarContext, ty: ir.Type) -> ir.Function:
     b.position_at_end(done)
     out = b.phi(ty)
     out.add_incoming(new_result, loop)
-    odd_y = b.icmp_signed("!=", b.and_(y, one), zero)
-    minus_one = ir.Constant(ty, -1)
-    negative_result = b.select(
-        b.icmp_signed("==", x, one),
-        one,
-        b.select(b.icmp_signed("==", x, minus_one), b.select(odd_y, minus_one, one), zero),
-    )
-    out.add_incoming(b.select(negative, negative_result, one), entry)
+    out.add_incoming(early, entry)
     b.ret(out)
     return fn
 

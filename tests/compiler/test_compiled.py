@@ -1,0 +1,142 @@
+"""The compiled Session: vector code, the disk cache, new batch sizes, threads, variables."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+import sys
+import textwrap
+import threading
+
+import numpy as np
+import pytest
+
+import graphflow as gf
+from graphflow.compiler.jit import JIT, DiskCache, get_jit
+from graphflow.compiler.lowering.module import lower
+from graphflow.compiler.pipeline import optimize
+
+
+def test_fused_elementwise_kernel_uses_512_bit_vectors() -> None:
+    x = gf.placeholder(gf.float32, [None, 64])
+    b = gf.placeholder(gf.float32, [64])
+    y = gf.maximum(x * 2.0 + b, 0.0)
+    lowered = lower(optimize(y, [x, b]).program)
+    optimized = get_jit().optimized_ir(lowered.ir)
+    assert "<16 x float>" in optimized
+    assert "fmul" in optimized and "fadd" in optimized
+
+
+def test_new_batch_sizes_reuse_the_compiled_code() -> None:
+    x = gf.placeholder(gf.float32, [None, 8])
+    y = gf.reduce_sum(gf.abs(x) * 3.0, axis=1)
+    with gf.Session(mode="compiled") as sess:
+        for n in (1, 7, 0, 300, 2):
+            data = np.random.default_rng(n).standard_normal((n, 8)).astype(np.float32)
+            np.testing.assert_allclose(
+                sess.run(y, {x: data}), (np.abs(data) * 3).sum(1), rtol=1e-5, atol=1e-5
+            )
+        info = sess.cache_info()
+    assert info.compiled == 1 and info.misses == 1 and info.hits == 4
+
+
+def test_compiled_runs_from_many_threads() -> None:
+    x = gf.placeholder(gf.float64, [None])
+    y = gf.reduce_sum(x * x + 1.0)
+    failures: list[BaseException] = []
+    with gf.Session(mode="compiled") as sess:
+
+        def work(seed: int) -> None:
+            rng = np.random.default_rng(seed)
+            try:
+                for _ in range(40):
+                    data = rng.standard_normal(int(rng.integers(1, 500)))
+                    np.testing.assert_allclose(sess.run(y, {x: data}), (data * data + 1).sum())
+            except BaseException as e:  # noqa: BLE001 - collected and reported below
+                failures.append(e)
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert not failures, failures[0]
+
+
+def test_variables_are_updated_in_place() -> None:
+    w = gf.Variable(gf.zeros([4]), name="w")
+    step = gf.assign_add(w, gf.ones([4]) * 0.5)
+    with gf.Session(mode="compiled") as sess:
+        sess.run(gf.global_variables_initializer())
+        for _ in range(3):
+            sess.run(step)
+        np.testing.assert_array_equal(sess.run(w), [1.5] * 4)
+        assert sess.cache_info().compiled >= 2
+
+
+def test_uninitialized_variable_fails_before_running() -> None:
+    w = gf.Variable(gf.zeros([2]), name="weights")
+    with (
+        gf.Session(mode="compiled") as sess,
+        pytest.raises(gf.errors.FailedPreconditionError, match="uninitialized value weights"),
+    ):
+        sess.run(w * 2.0)
+
+
+def test_bad_run_time_shapes_name_the_op() -> None:
+    a = gf.placeholder(gf.float32, [None])
+    b = gf.placeholder(gf.float32, [None])
+    c = gf.add(a, b, name="sum")
+    with (
+        gf.Session(mode="compiled") as sess,
+        pytest.raises(gf.errors.InvalidArgumentError, match="Add op 'sum'"),
+    ):
+        sess.run(c, {a: np.ones(2, np.float32), b: np.ones(3, np.float32)})
+
+
+def test_disk_cache_detects_corruption(tmp_path: pathlib.Path) -> None:
+    jit = JIT(DiskCache(tmp_path))
+    x = gf.placeholder(gf.float32, [None])
+    text = lower(optimize(x + 1.0, [x]).program).ir
+    jit.object_code(text)
+    (entry,) = list(tmp_path.rglob("*.o"))
+    assert jit.stats.misses == 1
+    jit.object_code(text)
+    assert jit.stats.hits == 1
+    for damage in (lambda d: d[:-7], lambda d: d[:20] + bytes([d[20] ^ 1]) + d[21:], lambda d: b""):
+        entry.write_bytes(damage(entry.read_bytes()) if entry.exists() else b"junk")
+        payload = jit.object_code(text)  # detected, rebuilt, never loaded
+        assert payload and entry.exists()
+    assert jit.stats.rebuilt_corrupt == 3
+
+
+def test_a_new_process_loads_machine_code_from_disk(tmp_path: pathlib.Path) -> None:
+    script = textwrap.dedent(
+        """
+        import numpy as np, graphflow as gf
+        from graphflow.compiler.jit import get_jit
+        x = gf.placeholder(gf.float32, [None, 4])
+        y = gf.reduce_max(gf.exp(x) * 2.0, axis=1)
+        with gf.Session(mode="compiled") as s:
+            out = s.run(y, {x: np.zeros((3, 4), np.float32)})
+        assert np.allclose(out, 2.0)
+        print(get_jit().stats.hits, get_jit().stats.misses)
+        """
+    )
+    env = {**os.environ, "GRAPHFLOW_CACHE_DIR": str(tmp_path)}
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            cwd=tmp_path,
+        )
+        for _ in range(2)
+    ]
+    for r in runs:
+        assert r.returncode == 0, r.stderr
+    assert runs[0].stdout.split() == ["0", "1"]
+    assert runs[1].stdout.split() == ["1", "0"]
