@@ -124,12 +124,22 @@ class CompiledExecutable:
         else:
             status = self._entry(*inputs, *outputs, *self._fixed)
         if status:
-            raise errors.InternalError(f"compiled code reported failure {status}")
+            raise self._failure(status)
         if self._written_pending:
             self._mark_written()
         if self._identity_fetch:
             return outputs  # type: ignore[return-value]
         return [None if i is None else outputs[i] for i in self._fetch_index]
+
+    def _failure(self, status: int) -> errors.GraphflowError:
+        """The error a checked kernel reported: its op, and the bad value it recorded."""
+        entry = self.lowered.error_messages.get(status)
+        if entry is None:
+            return errors.InternalError(f"compiled code reported an unknown failure {status}")
+        op, message = entry
+        value = int(self._workspace.buffer[:8].view(np.int64)[0])
+        user = self.program.user_op(op)
+        return user.error(errors.InvalidArgumentError, message.format(value=value))
 
     def _call_plan(self, shapes: tuple[tuple[int, ...], ...]) -> tuple:
         plan = self._planner.plan(shapes)

@@ -67,7 +67,8 @@ def if_then(builder: ir.IRBuilder, condition: ir.Value, name: str = "if") -> Ite
     builder.cbranch(condition, then, done)
     builder.position_at_end(then)
     yield
-    builder.branch(done)
+    if not builder.block.is_terminated:  # the body may have returned (a failed check)
+        builder.branch(done)
     builder.position_at_end(done)
 
 

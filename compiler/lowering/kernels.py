@@ -22,25 +22,42 @@ DimSource = int | tuple[str, int]  # a known dim, or ("slot", index)
 
 @dataclasses.dataclass
 class Operand:
-    """A buffer as a kernel sees it: a typed pointer, its dims, its dtype."""
+    """A buffer as a kernel sees it: a typed pointer, its dims, its dtype.
+
+    `strides`, when given, are the element strides along each axis of the
+    loop domain (e.g. permuted for a transpose) instead of broadcasting.
+    """
 
     pointer: ir.Value
     dims: list[ir.Value]
     dtype: DType
+    strides: list[ir.Value] | None = None
 
 
 class KernelBuilder:
-    """Creates one kernel function: `void name(T0* noalias, ..., i64* noalias slots)`."""
+    """Creates one kernel function: `void name(T0* noalias, ..., i64* noalias slots)`.
 
-    def __init__(self, module: ir.Module, name: str, dtypes: Sequence[DType]) -> None:
+    A kernel that can find bad data (an index out of range) is built with
+    `checked=True`: it returns i32 (0 on success) and takes one more
+    argument, an i64* where `fail(value)` records the offending value.
+    """
+
+    def __init__(self, module: ir.Module, name: str, dtypes: Sequence[DType],
+                 checked: bool = False) -> None:
         types = [llvm_type(d).as_pointer() for d in dtypes] + [I64.as_pointer()]
-        self.function = ir.Function(module, ir.FunctionType(VOID, types), name)
+        if checked:
+            types.append(I64.as_pointer())
+        result = ir.IntType(32) if checked else VOID
+        self.function = ir.Function(module, ir.FunctionType(result, types), name)
         self.function.linkage = "internal"
         for arg in self.function.args:
             arg.add_attribute("noalias")
         self.builder = ir.IRBuilder(self.function.append_basic_block("entry"))
-        self.pointers = list(self.function.args[:-1])
-        self.slots = self.function.args[-1]
+        self.checked = checked
+        count = len(dtypes)
+        self.pointers = list(self.function.args[:count])
+        self.slots = self.function.args[count]
+        self.error = self.function.args[count + 1] if checked else None
         self.module = module
 
     def dims(self, sources: Sequence[DimSource]) -> list[ir.Value]:
@@ -56,8 +73,22 @@ class KernelBuilder:
     def operand(self, index: int, dims: Sequence[DimSource], dtype: DType) -> Operand:
         return Operand(self.pointers[index], self.dims(dims), dtype)
 
+    def fail(self, value: ir.Value) -> None:
+        """Records `value` (as i64) as the bad datum and returns failure (checked kernels).
+
+        Call it inside `irutil.if_then`: it ends the current block.
+        """
+        b = self.builder
+        if value.type != I64:
+            value = b.sext(value, I64)
+        b.store(value, self.error)
+        b.ret(ir.Constant(ir.IntType(32), 1))
+
     def finish(self) -> ir.Function:
-        self.builder.ret_void()
+        if self.checked:
+            self.builder.ret(ir.Constant(ir.IntType(32), 0))
+        else:
+            self.builder.ret_void()
         return self.function
 
 
@@ -92,6 +123,9 @@ def broadcast_strides(b: ir.IRBuilder, operand: Operand, domain: list[ir.Value])
 
 def _static_inner(operand: Operand, domain: list[ir.Value]) -> int | None:
     """The stride of `operand` along the domain's last axis if known now: 0, 1, or None."""
+    if operand.strides is not None:
+        last = operand.strides[-1] if operand.strides else const(0)
+        return last.constant if isinstance(last, ir.Constant) and last.constant in (0, 1) else None
     if not domain:
         return 0
     if not operand.dims:
@@ -106,6 +140,16 @@ def _static_inner(operand: Operand, domain: list[ir.Value]) -> int | None:
     if dim is last:
         return 1
     return None
+
+
+def row_major_strides(b: ir.IRBuilder, dims: Sequence[ir.Value]) -> list[ir.Value]:
+    """The element strides of a C-contiguous buffer of `dims`."""
+    strides: list[ir.Value] = []
+    running: ir.Value = const(1)
+    for dim in reversed(dims):
+        strides.append(running)
+        running = b.mul(running, dim)
+    return strides[::-1]
 
 
 def loop_nest(
@@ -123,7 +167,10 @@ def loop_nest(
     check confirms it, and a general one.
     """
     b = kb.builder
-    strides = [broadcast_strides(b, op, domain) for op in operands]
+    strides = [
+        op.strides if op.strides is not None else broadcast_strides(b, op, domain)
+        for op in operands
+    ]
     rank = len(domain)
     if rank == 0:
         body(b, [op.pointer for op in operands], [])

@@ -39,6 +39,7 @@ from graphflow.compiler.lowering.kernels import (
 )
 from graphflow.compiler.lowering.plan import ShapePlanner
 from graphflow.compiler.lowering.scalar import ScalarContext, emit_scalar, supported
+from graphflow.compiler.lowering.structured import STRUCTURED
 from graphflow.compiler.program import Program
 from graphflow.dtypes import DType
 from graphflow.graph import Operation, Tensor
@@ -69,6 +70,7 @@ class Lowered:
     planner: ShapePlanner
     arg_count: int
     scratch: bool  # the entry takes the workspace and the slots as its last arguments
+    error_messages: dict[int, tuple[Operation, str]]  # status -> (op, message with {value})
 
 
 def lowerable(program: Program) -> list[str]:
@@ -83,6 +85,8 @@ def lowerable(program: Program) -> list[str]:
 def _has_lowering(op: Operation) -> bool:
     if any(t.shape.rank is None for t in (*op.inputs, *op.outputs)):
         return False  # kernels are generated for a known rank
+    if op.type in STRUCTURED:
+        return True
     if op.type in _NO_CODE or op.type in _VIEWS or op.type in _ASSIGNS:
         return True
     if op.type == "Fused":
@@ -121,6 +125,7 @@ class _Lowering:
         self.variable_index: dict[Operation, int] = {}
         self.root: dict[Tensor, Tensor] = {}  # view -> the tensor owning its buffer
         self.kernel_names = (f"k{i}" for i in itertools.count())
+        self.error_messages: dict[int, tuple[Operation, str]] = {}
 
     # -- buffers ---------------------------------------------------------------------------
     def owner(self, t: Tensor) -> Tensor:
@@ -173,8 +178,8 @@ class _Lowering:
                     return True
             if op.type == "Fused" and op.attrs["body"].pattern != "elementwise":
                 return True
-            if get_op_def(op.type).kind == REDUCTION:
-                return True
+            if get_op_def(op.type).kind == REDUCTION or op.type in STRUCTURED:
+                return True  # scratch buffers, or the error word of a checked kernel
             if any(self.is_workspace(t) for t in op.outputs):
                 return True
         return False
@@ -238,6 +243,7 @@ class _Lowering:
             self.planner,
             arg_count,
             scratch,
+            self.error_messages,
         )
 
     def pointer(self, t: Tensor) -> ir.Value:
@@ -258,6 +264,10 @@ class _Lowering:
         offset = b.load(b.gep(self.slots, [const(slot)], inbounds=True))
         return b.gep(self.workspace, [offset], inbounds=True)
 
+    def kernel_name(self, op: Operation) -> str:
+        """A fresh, readable name for the kernel of `op`."""
+        return f"{next(self.kernel_names)}_{_ident(op.name)}"
+
     def scratch_pointer(self, key: object, dtype: DType, step: int) -> ir.Value:
         """An i8* to a workspace buffer private to the kernel at schedule `step`."""
         b = self.entry_builder
@@ -271,14 +281,31 @@ class _Lowering:
             out.append(d if d is not None else ("slot", self.planner.dim_slot(t, axis)))
         return out
 
-    def call_kernel(self, fn: ir.Function, tensors: Sequence[Tensor | ir.Value]) -> None:
+    def call_kernel(self, fn: ir.Function, tensors: Sequence[Tensor | ir.Value],
+                    op: Operation | None = None, message: str = "") -> None:
+        """Calls a kernel from the entry function with the buffers of `tensors`.
+
+        A checked kernel (one returning i32) that fails makes the entry
+        return 1 + the op's step, with the bad value in the workspace's first
+        word; `message` (with `{value}`) is what the error will say.
+        """
         b = self.entry_builder
         actuals = []
         for t, formal in zip(tensors, fn.args):
             raw = self.pointer(t) if isinstance(t, Tensor) else t
             actuals.append(b.bitcast(raw, formal.type))
         actuals.append(self.slots)
-        b.call(fn, actuals)
+        if isinstance(fn.function_type.return_type, ir.VoidType):
+            b.call(fn, actuals)
+            return
+        if op is None:
+            raise errors.InternalError("a checked kernel needs the op it reports about")
+        actuals.append(b.bitcast(self.workspace, I64.as_pointer()))
+        status = b.call(fn, actuals)
+        step = self.step[op]
+        self.error_messages[step + 1] = (op, message)
+        with b.if_then(b.icmp_signed("!=", status, ir.Constant(I32, 0))):
+            b.ret(ir.Constant(I32, step + 1))
 
     # -- ops -------------------------------------------------------------------------------
     def lower_op(self, op: Operation) -> None:
@@ -286,6 +313,9 @@ class _Lowering:
             return
         if op.type in _ASSIGNS:
             self.lower_assign(op)
+            return
+        if op.type in STRUCTURED:
+            STRUCTURED[op.type](self, op)
             return
         if op.type == "Fused":
             body: FusedBody = op.attrs["body"]

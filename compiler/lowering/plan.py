@@ -26,6 +26,9 @@ from graphflow.ops.registry import get_op_def, infer
 from graphflow.shapes import Shape
 
 ALIGN = 64  # bytes: every workspace buffer starts on a cache line
+# The first cache line of the workspace is reserved: checked kernels write
+# the value that made them fail there.
+RESERVED = ALIGN
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,14 +101,14 @@ class ShapePlanner:
             slots[slot] = self._shape_of(value, shapes)[axis]
         # First-fit placement of workspace buffers by lifetime.
         placed: list[tuple[int, int, int, int]] = []  # (offset, size, first, last)
-        end = 0
+        end = RESERVED
         for value in sorted(self.buffer_values, key=lambda v: self.lifetimes[v][0]):
             shape = self._shape_of(value, shapes)
             size = int(np.prod(shape, dtype=np.int64)) * self.value_dtype[value].itemsize
             size = max(ALIGN, -(-size // ALIGN) * ALIGN)
             first, last = self.lifetimes[value]
             busy = sorted((o, s) for o, s, f, l in placed if not (l < first or f > last))
-            offset = 0
+            offset = RESERVED
             for o, s in busy:
                 if offset + size <= o:
                     break
