@@ -146,6 +146,39 @@ from graphflow.ops.state_ops import (
 from graphflow.runtime import InteractiveSession, Session
 from graphflow.shapes import Shape, TensorShape
 
+
+def to_dot(
+    fetches: object = None,
+    feeds: object = (),
+    optimized: bool = False,
+    level: str = "O2",
+    graph: Graph | None = None,
+) -> str:
+    """Returns Graphviz DOT text of a graph, as built or as the compiler optimizes it.
+
+    Nodes show op type, name, dtype and shape; name scopes are clusters; an
+    optimized graph shows each fused op as a cluster of its body.
+
+    Args:
+      fetches: a Tensor, an Operation, a name, or a list/tuple of them; only
+        what they need given `feeds` is drawn. None: the whole graph.
+      feeds: the tensors (or names) that will be fed.
+      optimized: draw the graph after `optimize(fetches, feeds, level)`.
+      level: "O0", "O1" or "O2" (used when `optimized`).
+      graph: the graph (default: the fetches' graph, else the default graph).
+
+    Returns:
+      The DOT text (deterministic for a given graph).
+
+    Raises:
+      InvalidArgumentError: an unknown level, or fetches/feeds not in the graph.
+    """
+    # Imported here: the core never imports the compiler at import time.
+    from graphflow.compiler.dot import to_dot as _to_dot
+
+    return _to_dot(fetches, feeds, optimized=optimized, level=level, graph=graph)
+
+
 newaxis = None
 __version__ = "0.1.0"
 
