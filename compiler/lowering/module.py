@@ -29,6 +29,8 @@ from llvmlite import ir
 
 from graphflow import errors
 from graphflow.compiler.lowering import abi
+from graphflow.compiler.lowering.contraction import lower_contraction
+from graphflow.compiler.lowering.contraction import supported as contraction_supported
 from graphflow.compiler.lowering.irutil import I8P, I32, I64, const, for_range, llvm_type
 from graphflow.compiler.lowering.kernels import (
     KernelBuilder,
@@ -44,7 +46,7 @@ from graphflow.compiler.program import Program
 from graphflow.dtypes import DType
 from graphflow.graph import Operation, Tensor
 from graphflow.ops.fused_ops import BodyNode, FusedBody
-from graphflow.ops.registry import ELEMENTWISE, REDUCTION, get_op_def
+from graphflow.ops.registry import CONTRACTION, ELEMENTWISE, REDUCTION, get_op_def
 
 ENTRY = "graphflow_entry"
 _VIEWS = frozenset(
@@ -89,9 +91,16 @@ def _has_lowering(op: Operation) -> bool:
         return True
     if op.type in _NO_CODE or op.type in _VIEWS or op.type in _ASSIGNS:
         return True
+    if op.type == "MatMul":
+        return contraction_supported(op)
     if op.type == "Fused":
         body: FusedBody = op.attrs["body"]
-        return all(_node_lowerable(n) for n in body.nodes) and body.pattern != "contraction"
+        if body.pattern == "contraction":
+            anchor = body.anchor()
+            return (anchor is not None and anchor.op_type == "MatMul"
+                    and contraction_supported(op)
+                    and all(_node_lowerable(n) for n in body.nodes if n is not anchor))
+        return all(_node_lowerable(n) for n in body.nodes)
     return _node_lowerable_op(op.type, op.attrs, [t.dtype for t in op.outputs])
 
 
@@ -176,9 +185,9 @@ class _Lowering:
             for t in (*op.inputs, *op.outputs):
                 if t.shape.rank is None or None in t.shape.as_list():
                     return True
-            if op.type == "Fused" and op.attrs["body"].pattern != "elementwise":
+            if op.type == "Fused" and op.attrs["body"].pattern != "elementwise":  # scratch
                 return True
-            if get_op_def(op.type).kind == REDUCTION or op.type in STRUCTURED:
+            if get_op_def(op.type).kind in (REDUCTION, CONTRACTION) or op.type in STRUCTURED:
                 return True  # scratch buffers, or the error word of a checked kernel
             if any(self.is_workspace(t) for t in op.outputs):
                 return True
@@ -264,6 +273,13 @@ class _Lowering:
         offset = b.load(b.gep(self.slots, [const(slot)], inbounds=True))
         return b.gep(self.workspace, [offset], inbounds=True)
 
+    def fixed_scratch(self, key: object, nbytes: int, step: int) -> ir.Value:
+        """An i8* to `nbytes` of workspace private to the kernel at schedule `step`."""
+        b = self.entry_builder
+        slot = self.planner.buffer_slot(key, np.dtype(np.uint8), step, step, fixed_bytes=nbytes)
+        offset = b.load(b.gep(self.slots, [const(slot)], inbounds=True))
+        return b.gep(self.workspace, [offset], inbounds=True)
+
     def kernel_name(self, op: Operation) -> str:
         """A fresh, readable name for the kernel of `op`."""
         return f"{next(self.kernel_names)}_{_ident(op.name)}"
@@ -321,6 +337,8 @@ class _Lowering:
             body: FusedBody = op.attrs["body"]
             if body.pattern == "elementwise":
                 self.lower_elementwise(op, body, list(op.inputs))
+            elif body.pattern == "contraction":
+                lower_contraction(self, op, body)
             elif body.pattern == "reduction":
                 self.lower_reduction(op, body)
             else:
@@ -328,7 +346,9 @@ class _Lowering:
             return
         kind = get_op_def(op.type).kind
         body, args = _single_body(op)
-        if kind == ELEMENTWISE and supported(op.type):
+        if op.type == "MatMul":
+            lower_contraction(self, op, body)
+        elif kind == ELEMENTWISE and supported(op.type):
             self.lower_elementwise(op, body, args)
         elif kind == REDUCTION and op.type in _REDUCTIONS:
             self.lower_reduction(op, body)

@@ -59,6 +59,7 @@ class ShapePlanner:
         self.value_shapes: dict[object, tuple[Tensor, None] | tuple[Operation, int, int]] = {}
         self.value_dtype: dict[object, np.dtype] = {}
         self.lifetimes: dict[object, tuple[int, int]] = {}
+        self.fixed_bytes: dict[object, int] = {}
         self.slot_count = 0
         self._plans: dict[tuple[tuple[int, ...], ...], ShapePlan] = {}
         self._lock = threading.Lock()
@@ -70,8 +71,14 @@ class ShapePlanner:
             self.dim_slots[key] = self._new_slot()
         return self.dim_slots[key]
 
-    def buffer_slot(self, value: object, dtype: np.dtype, first: int, last: int) -> int:
-        """A workspace buffer for `value`, live from schedule step `first` to `last`."""
+    def buffer_slot(self, value: object, dtype: np.dtype, first: int, last: int,
+                    fixed_bytes: int | None = None) -> int:
+        """A workspace buffer for `value`, live from schedule step `first` to `last`.
+
+        Its size follows the value's shape, or is `fixed_bytes` (packing panels).
+        """
+        if fixed_bytes is not None:
+            self.fixed_bytes[value] = fixed_bytes
         if value not in self.buffer_slots:
             self.buffer_slots[value] = self._new_slot()
             self.buffer_values.append(value)
@@ -103,8 +110,11 @@ class ShapePlanner:
         placed: list[tuple[int, int, int, int]] = []  # (offset, size, first, last)
         end = RESERVED
         for value in sorted(self.buffer_values, key=lambda v: self.lifetimes[v][0]):
-            shape = self._shape_of(value, shapes)
-            size = int(np.prod(shape, dtype=np.int64)) * self.value_dtype[value].itemsize
+            if value in self.fixed_bytes:
+                size = self.fixed_bytes[value]
+            else:
+                shape = self._shape_of(value, shapes)
+                size = int(np.prod(shape, dtype=np.int64)) * self.value_dtype[value].itemsize
             size = max(ALIGN, -(-size // ALIGN) * ALIGN)
             first, last = self.lifetimes[value]
             busy = sorted((o, s) for o, s, f, l in placed if not (l < first or f > last))

@@ -175,9 +175,9 @@ def find_groups(program: Program) -> list[list[Operation]]:
             ):
                 groups.merge(a, b)
 
-    # 2. Contraction epilogues.
+    # 2. Contraction epilogues (onto matmuls; conv2d kernels take none yet).
     for op in candidates:
-        if kind[op] != CONTRACTION:
+        if kind[op] != CONTRACTION or op.type != "MatMul":
             continue
         _absorb_consumers(groups, consumers, op, [op.outputs[0].shape], no_prologue=True)
 
