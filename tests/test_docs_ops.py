@@ -11,6 +11,7 @@ import re
 import sys
 
 import graphflow  # noqa: F401 - registers every op
+from graphflow.compiler.lowering.module import compiled_op_types
 from graphflow.ops.registry import OpDef, registered_ops
 
 DOC = pathlib.Path(__file__).resolve().parents[1] / "docs" / "ops.md"
@@ -28,7 +29,8 @@ def status_cells(op_def: OpDef) -> list[str]:
         gradient = "not differentiable"
     else:
         gradient = "no"
-    return [op_def.kind, reference, "no", gradient]
+    compiled = "yes" if op_def.name in compiled_op_types() else "no"
+    return [op_def.kind, reference, compiled, gradient]
 
 
 def parse_rows(text: str) -> dict[str, list[str]]:

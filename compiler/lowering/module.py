@@ -84,6 +84,16 @@ def lowerable(program: Program) -> list[str]:
     return sorted(set(missing))
 
 
+def compiled_op_types() -> set[str]:
+    """Every op type the backend lowers (for docs/ops.md and tests)."""
+    from graphflow.compiler.lowering.scalar import _BINARY, _SPECIAL, _UNARY
+    from graphflow.ops.registry import registered_ops
+
+    out = set(_NO_CODE | _VIEWS | _ASSIGNS | _REDUCTIONS) | set(STRUCTURED) | {"MatMul", "Fused"}
+    out |= set(_BINARY) | set(_UNARY) | set(_SPECIAL)
+    return out & set(registered_ops())
+
+
 def _has_lowering(op: Operation) -> bool:
     if any(t.shape.rank is None for t in (*op.inputs, *op.outputs)):
         return False  # kernels are generated for a known rank
