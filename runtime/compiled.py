@@ -110,7 +110,7 @@ class CompiledExecutable:
             self._prepare()
         for array in inputs:
             if not array.flags.c_contiguous:
-                inputs = [np.ascontiguousarray(a) for a in inputs]
+                inputs = [a if a.flags.c_contiguous else np.ascontiguousarray(a) for a in inputs]
                 break
         key = tuple([a.shape for a in inputs])
         call_plan = self._call_plans.get(key)
