@@ -21,6 +21,7 @@ from graphflow.compiler.lowering.kernels import (
     row_major_strides,
     store_value,
 )
+from graphflow.compiler.lowering.structured_array import ARRAY_RULES
 from graphflow.graph import Operation
 
 if TYPE_CHECKING:
@@ -51,3 +52,4 @@ def transpose(lowering: _Lowering, op: Operation) -> None:
 STRUCTURED: dict[str, Rule] = {
     "Transpose": transpose,
 }
+STRUCTURED.update(ARRAY_RULES)
