@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -590,5 +591,8 @@ def test_gf_to_dot_is_the_compiler_function_imported_lazily() -> None:
     assert gf.to_dot(probs, [x], optimized=True) == to_dot(probs, [x], optimized=True)
     check_dot(gf.to_dot())
     code = "import sys, graphflow; print('graphflow.compiler.dot' in sys.modules)"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    # Run outside the repository, so the installed package is imported, not the sources.
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tempfile.gettempdir()
+    )
     assert result.stdout.strip() == "False", result.stderr
