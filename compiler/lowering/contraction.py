@@ -63,8 +63,14 @@ def lower_contraction(lowering: _Lowering, op: Operation, body: FusedBody) -> No
     epilogue_nodes = set(range(len(nodes))) - {anchor}
     arg_dtypes = [t.dtype for t in args]
 
-    def epilogue(builder: ir.IRBuilder, extras: list[ir.Value], acc: ir.Value, row: ir.Value,
-                 col0: ir.Value, lanes: int) -> ir.Value:
+    def epilogue(
+        builder: ir.IRBuilder,
+        extras: list[ir.Value],
+        acc: ir.Value,
+        row: ir.Value,
+        col0: ir.Value,
+        lanes: int,
+    ) -> ir.Value:
         ctx = ScalarContext(builder)
         result = acc
         for lane in range(lanes):
@@ -75,33 +81,43 @@ def lower_contraction(lowering: _Lowering, op: Operation, body: FusedBody) -> No
                 slot = others.index(i) * 3
                 pointer, rs, cs = extras[slot], extras[slot + 1], extras[slot + 2]
                 offset = builder.add(builder.mul(row, rs), builder.mul(col, cs))
-                return load_value(builder, builder.gep(pointer, [offset], inbounds=True),
-                                  args[i].dtype)
+                return load_value(
+                    builder, builder.gep(pointer, [offset], inbounds=True), args[i].dtype
+                )
 
-            values = evaluate_nodes(ctx, body, load_arg, arg_dtypes, epilogue_nodes,
-                                    known={(anchor, 0): value})
+            values = evaluate_nodes(
+                ctx, body, load_arg, arg_dtypes, epilogue_nodes, known={(anchor, 0): value}
+            )
             side = 3 * len(others)
             for k, (_, node, out) in enumerate(body.outputs):
                 if k == primary:
                     continue
                 pointer, ldc = extras[side], extras[side + 1]
                 side += 2
-                at = builder.gep(pointer, [builder.add(builder.mul(row, ldc), col)],
-                                 inbounds=True)
+                at = builder.gep(pointer, [builder.add(builder.mul(row, ldc), col)], inbounds=True)
                 store_value(builder, values[(node, out)], at, outputs[k].dtype)
             _, node, out = body.outputs[primary]
-            result = builder.insert_element(result, values[(node, out)],
-                                            ir.Constant(ir.IntType(32), lane))
+            result = builder.insert_element(
+                result, values[(node, out)], ir.Constant(ir.IntType(32), lane)
+            )
         return result
 
     has_epilogue = len(nodes) > 1
-    gemm_fn = gemm.emit_gemm(lowering.module, f"{lowering.kernel_name(op)}_gemm", element,
-                             epilogue if has_epilogue else None, extra_types)
+    gemm_fn = gemm.emit_gemm(
+        lowering.module,
+        f"{lowering.kernel_name(op)}_gemm",
+        element,
+        epilogue if has_epilogue else None,
+        extra_types,
+    )
     gemm_fn.linkage = "internal"
 
     # The kernel: a loop over the batch, one GEMM call per product.
-    kb = KernelBuilder(lowering.module, lowering.kernel_name(op),
-                       [t.dtype for t in args] + [t.dtype for t in outputs] + [dtype])
+    kb = KernelBuilder(
+        lowering.module,
+        lowering.kernel_name(op),
+        [t.dtype for t in args] + [t.dtype for t in outputs] + [dtype],
+    )
     bld = kb.builder
     out_dims = kb.dims(lowering.dims(outputs[primary]))
     a_dims = kb.dims(lowering.dims(a))
@@ -119,13 +135,18 @@ def lower_contraction(lowering: _Lowering, op: Operation, body: FusedBody) -> No
 
     arg_dims = [kb.dims(lowering.dims(t)) for t in args]
     operands = [
-        Operand(kb.pointers[i], arg_dims[i], t.dtype,
-                strides=strides(i, arg_dims[i], t)[: len(batch)])
+        Operand(
+            kb.pointers[i], arg_dims[i], t.dtype, strides=strides(i, arg_dims[i], t)[: len(batch)]
+        )
         for i, t in enumerate(args)
     ]
     out_operands = [
-        Operand(kb.pointers[len(args) + k], out_dims, t.dtype,
-                strides=strides(len(args) + k, out_dims, t)[: len(batch)])
+        Operand(
+            kb.pointers[len(args) + k],
+            out_dims,
+            t.dtype,
+            strides=strides(len(args) + k, out_dims, t)[: len(batch)],
+        )
         for k, t in enumerate(outputs)
     ]
     tile_strides = {i: strides(i, arg_dims[i], args[i])[-2:] for i in others}
@@ -138,8 +159,24 @@ def lower_contraction(lowering: _Lowering, op: Operation, body: FusedBody) -> No
         for k in range(len(outputs)):
             if k != primary:
                 extras += [pointers[len(args) + k], n]
-        b.call(gemm_fn, [m, n, k_dim, pointers[ia], a_rs, a_cs, pointers[ib], b_rs, b_cs,
-                         pointers[len(args) + primary], n, workspace, *extras])
+        b.call(
+            gemm_fn,
+            [
+                m,
+                n,
+                k_dim,
+                pointers[ia],
+                a_rs,
+                a_cs,
+                pointers[ib],
+                b_rs,
+                b_cs,
+                pointers[len(args) + primary],
+                n,
+                workspace,
+                *extras,
+            ],
+        )
 
     loop_nest(kb, batch, operands + out_operands, product, "batch")
     pack_bytes = gemm.workspace_elements(element) * dtype.itemsize

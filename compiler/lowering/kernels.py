@@ -42,8 +42,9 @@ class KernelBuilder:
     argument, an i64* where `fail(value)` records the offending value.
     """
 
-    def __init__(self, module: ir.Module, name: str, dtypes: Sequence[DType],
-                 checked: bool = False) -> None:
+    def __init__(
+        self, module: ir.Module, name: str, dtypes: Sequence[DType], checked: bool = False
+    ) -> None:
         types = [llvm_type(d).as_pointer() for d in dtypes] + [I64.as_pointer()]
         if checked:
             types.append(I64.as_pointer())

@@ -107,9 +107,12 @@ def _has_lowering(op: Operation) -> bool:
         body: FusedBody = op.attrs["body"]
         if body.pattern == "contraction":
             anchor = body.anchor()
-            return (anchor is not None and anchor.op_type == "MatMul"
-                    and contraction_supported(op)
-                    and all(_node_lowerable(n) for n in body.nodes if n is not anchor))
+            return (
+                anchor is not None
+                and anchor.op_type == "MatMul"
+                and contraction_supported(op)
+                and all(_node_lowerable(n) for n in body.nodes if n is not anchor)
+            )
         return all(_node_lowerable(n) for n in body.nodes)
     return _node_lowerable_op(op.type, op.attrs, [t.dtype for t in op.outputs])
 
@@ -307,8 +310,13 @@ class _Lowering:
             out.append(d if d is not None else ("slot", self.planner.dim_slot(t, axis)))
         return out
 
-    def call_kernel(self, fn: ir.Function, tensors: Sequence[Tensor | ir.Value],
-                    op: Operation | None = None, message: str = "") -> None:
+    def call_kernel(
+        self,
+        fn: ir.Function,
+        tensors: Sequence[Tensor | ir.Value],
+        op: Operation | None = None,
+        message: str = "",
+    ) -> None:
         """Calls a kernel from the entry function with the buffers of `tensors`.
 
         A checked kernel (one returning i32) that fails makes the entry

@@ -71,8 +71,9 @@ class ShapePlanner:
             self.dim_slots[key] = self._new_slot()
         return self.dim_slots[key]
 
-    def buffer_slot(self, value: object, dtype: np.dtype, first: int, last: int,
-                    fixed_bytes: int | None = None) -> int:
+    def buffer_slot(
+        self, value: object, dtype: np.dtype, first: int, last: int, fixed_bytes: int | None = None
+    ) -> int:
         """A workspace buffer for `value`, live from schedule step `first` to `last`.
 
         Its size follows the value's shape, or is `fixed_bytes` (packing panels).

@@ -244,8 +244,9 @@ def test_compiled_agrees_with_the_interpreter_on_random_graphs(case, seed) -> No
     for got, want in zip(results, reference):
         assert got.shape == want.shape and got.dtype == want.dtype, kinds
         # The compiled math library is within a few ulp of NumPy's; sums may reassociate.
-        np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-5, equal_nan=True,
-                                   err_msg=f"compiled, ops {kinds}")
+        np.testing.assert_allclose(
+            got, want, rtol=2e-4, atol=2e-5, equal_nan=True, err_msg=f"compiled, ops {kinds}"
+        )
 
 
 def test_the_generator_covers_enough_op_kinds() -> None:
