@@ -131,7 +131,7 @@ def lower_reduction(lowering: _Lowering, op: Operation, body: FusedBody) -> None
         + [t.dtype for t in outputs]
         + [nodes[n].outputs[0][0] for n in scratch_nodes]
     )
-    kb = KernelBuilder(lowering.module, f"{next(lowering.kernel_names)}_{_ident(op.name)}", dtypes)
+    kb = KernelBuilder(lowering.module, lowering.kernel_name(op), dtypes)
     b = kb.builder
     ctx = ScalarContext(b)
     arg_dtypes = [t.dtype for t in args]
@@ -281,7 +281,3 @@ def _node_dims(lowering: _Lowering, op: Operation, node: int, output: int) -> li
         else:
             out.append(("slot", lowering.planner.dim_slot(op.outputs[output], axis)))
     return out
-
-
-def _ident(name: str) -> str:
-    return "".join(c if c.isalnum() else "_" for c in name)[:40]

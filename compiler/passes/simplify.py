@@ -21,6 +21,7 @@ import numpy as np
 
 from graphflow import errors
 from graphflow.compiler.passes.base import PassOptions, PassResult
+from graphflow.compiler.passes.fold import const_value
 from graphflow.compiler.program import GraphBuilder, Program
 from graphflow.graph import Operation, Tensor
 
@@ -49,10 +50,6 @@ Rule = Callable[[Site], list[Tensor] | None]
 
 
 # -- matching helpers ----------------------------------------------------------------------
-def const_value(t: Tensor) -> np.ndarray | None:
-    return t.op.attrs["value"] if t.op.type == "Const" else None
-
-
 def is_splat(t: Tensor, value: float, negative_zero: bool | None = None) -> bool:
     """True if `t` is a constant whose every element equals `value` (and sign of zero)."""
     v = const_value(t)
