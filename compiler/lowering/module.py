@@ -42,6 +42,7 @@ from graphflow.compiler.lowering.kernels import (
 from graphflow.compiler.lowering.plan import ShapePlanner
 from graphflow.compiler.lowering.scalar import ScalarContext, emit_scalar, supported
 from graphflow.compiler.lowering.structured import STRUCTURED
+from graphflow.compiler.passes.fuse import FUSABLE_REDUCTIONS
 from graphflow.compiler.program import Program
 from graphflow.dtypes import DType
 from graphflow.graph import Operation, Tensor
@@ -54,7 +55,7 @@ _VIEWS = frozenset(
 )
 _NO_CODE = frozenset({"Placeholder", "Const", "VariableV2", "NoOp"})
 _ASSIGNS = frozenset({"Assign", "AssignAdd", "AssignSub"})
-_REDUCTIONS = frozenset({"Sum", "Mean", "Max", "Min", "Prod", "Any", "All"})
+_REDUCTIONS = FUSABLE_REDUCTIONS
 # Arguments of the entry function, in this order.
 ARG_KINDS = ("input", "output", "const", "variable", "workspace", "slots")
 

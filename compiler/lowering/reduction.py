@@ -105,7 +105,6 @@ def lower_reduction(lowering: _Lowering, op: Operation, body: FusedBody) -> None
     reduce_type = node.op_type
     axes = set(node.attrs["axis"])
     kind, src, src_out = node.inputs[0]
-    op.inputs[src].shape if kind == "arg" else nodes[src].outputs[src_out][1]
     d_dims_src = (
         lowering.dims(op.inputs[src]) if kind == "arg" else _node_dims(lowering, op, src, src_out)
     )
@@ -113,13 +112,21 @@ def lower_reduction(lowering: _Lowering, op: Operation, body: FusedBody) -> None
     out_dtype = node.outputs[0][0]
     r_static = node.outputs[0][1]
     downstream = _descendants(body, anchor)
-    r_nodes = sorted(
-        n
-        for n in downstream
-        if nodes[n].outputs[0][1] == r_static and len(nodes[n].outputs[0][1]) == len(r_static)
-    )
-    e_nodes = sorted(downstream - set(r_nodes))
     prologue = _ancestors(body, anchor)
+    d_static = (op.inputs[src].shape if kind == "arg" else nodes[src].outputs[src_out][1]).as_list()
+
+    def r_shaped(n: int) -> bool:
+        shape = nodes[n].outputs[0][1]
+        return shape == r_static and len(shape) == len(r_static)
+
+    # Side nodes neither feed nor follow the anchor (a D-shaped output that
+    # only reads the prologue, say). Every group member is D- or R-shaped, so
+    # a side node is computed in pass A (D) or pass B (R).
+    side = set(range(len(nodes))) - prologue - downstream - {anchor}
+    side_r = {n for n in side if r_shaped(n) and nodes[n].outputs[0][1].as_list() != d_static}
+    r_nodes = sorted(n for n in downstream | side_r if r_shaped(n))
+    e_nodes = sorted(downstream - set(r_nodes))
+    prologue |= side - side_r
 
     args = list(op.inputs)
     outputs = list(op.outputs)

@@ -22,6 +22,7 @@ from graphflow.compiler.lowering.kernels import (
     store_value,
 )
 from graphflow.compiler.lowering.structured_array import ARRAY_RULES
+from graphflow.compiler.lowering.structured_nn import NN_RULES
 from graphflow.graph import Operation
 
 if TYPE_CHECKING:
@@ -53,3 +54,4 @@ STRUCTURED: dict[str, Rule] = {
     "Transpose": transpose,
 }
 STRUCTURED.update(ARRAY_RULES)
+STRUCTURED.update(NN_RULES)

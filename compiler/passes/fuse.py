@@ -49,6 +49,9 @@ from graphflow.shapes import Shape
 # Elementwise ops that create values rather than transform them stay outside
 # groups: they have nothing to fuse with upstream and are cheap on their own.
 _NOT_FUSED = frozenset({"Fill", "ZerosLike", "OnesLike"})
+# Reductions a fused group may anchor. The others (ArgMax, LogSumExp, ...)
+# have row kernels of their own in the lowering and stay single nodes.
+FUSABLE_REDUCTIONS = frozenset({"Sum", "Mean", "Max", "Min", "Prod", "Any", "All"})
 
 
 class _Groups:
@@ -120,6 +123,8 @@ class _Groups:
 def _candidate(op: Operation, control_sources: set[Operation]) -> bool:
     kind = get_op_def(op.type).kind
     if kind not in (ELEMENTWISE, REDUCTION, CONTRACTION) or op.type in _NOT_FUSED:
+        return False
+    if kind == REDUCTION and op.type not in FUSABLE_REDUCTIONS:
         return False
     if op.control_inputs or op in control_sources:
         return False

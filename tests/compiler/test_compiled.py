@@ -140,3 +140,22 @@ def test_a_new_process_loads_machine_code_from_disk(tmp_path: pathlib.Path) -> N
         assert r.returncode == 0, r.stderr
     assert runs[0].stdout.split() == ["0", "1"]
     assert runs[1].stdout.split() == ["1", "0"]
+
+
+def test_reduction_group_computes_side_outputs() -> None:
+    # Found by the random-graph test: the second log_softmax's max groups
+    # with gelu(l1), which reads the prologue but not the max; that output
+    # was never written.
+    g = gf.Graph()
+    with g.as_default():
+        x = gf.placeholder(gf.float32, [None, 4])
+        l1 = gf.nn.log_softmax(x / 2.0)
+        fetches = [gf.nn.log_softmax(l1), gf.nn.gelu(l1, approximate=True), gf.reduce_max(l1, 1)]
+    feed = {x: np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)}
+    with gf.Session(graph=g, mode="interpreted") as sess:
+        want = sess.run(fetches, feed)
+    with gf.Session(graph=g, mode="compiled") as sess:
+        got = sess.run(fetches, feed)
+        assert sess.cache_info().fallbacks == ()
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

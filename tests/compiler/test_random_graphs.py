@@ -229,5 +229,25 @@ def test_levels_agree_on_random_graphs(case, seed) -> None:
             )
 
 
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(random_graphs(), st.integers(0, 1000))
+def test_compiled_agrees_with_the_interpreter_on_random_graphs(case, seed) -> None:
+    graph, placeholders, fetches, kinds = case
+    feeds = _feeds(seed, placeholders)
+    try:
+        reference = _run(graph, fetches, feeds, None)
+    except gf.errors.InvalidArgumentError:
+        with pytest.raises(gf.errors.InvalidArgumentError):
+            _run(graph, fetches, feeds, None, mode="compiled")
+        return
+    results = _run(graph, fetches, feeds, None, mode="compiled")
+    for got, want in zip(results, reference):
+        assert got.shape == want.shape and got.dtype == want.dtype, kinds
+        # The compiled math library is within a few ulp of NumPy's; sums may reassociate.
+        np.testing.assert_allclose(
+            got, want, rtol=2e-4, atol=2e-5, equal_nan=True, err_msg=f"compiled, ops {kinds}"
+        )
+
+
 def test_the_generator_covers_enough_op_kinds() -> None:
     assert len(BUILDERS) >= 30
