@@ -13,6 +13,7 @@ from graphflow import (
     errors,
     nn,
     ops,
+    train,
 )
 from graphflow.dtypes import DType, as_dtype, float32, float64, int32, int64
 from graphflow.dtypes import bool_ as bool
