@@ -17,6 +17,7 @@ from graphflow import (
 )
 from graphflow.dtypes import DType, as_dtype, float32, float64, int32, int64
 from graphflow.dtypes import bool_ as bool
+from graphflow.gradients import gradients
 from graphflow.graph import (
     Graph,
     Operation,

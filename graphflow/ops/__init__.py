@@ -35,3 +35,5 @@ Tensor._operators.update(
         "getitem": array_ops.getitem,
     }
 )
+
+from graphflow.ops import gradients_math  # noqa: F401, E402 - the gradient rules, installed into the registry
