@@ -54,6 +54,10 @@ class Optimizer:
         its slot variables ("<variable>/<name>", "<variable>/<name>_1").
     """
 
+    GATE_NONE = GATE_NONE
+    GATE_OP = GATE_OP
+    GATE_GRAPH = GATE_GRAPH
+
     def __init__(self, use_locking: bool, name: str) -> None:
         if not name:
             raise errors.InvalidArgumentError(
