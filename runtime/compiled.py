@@ -56,7 +56,10 @@ class CompiledExecutable:
         self.fed = tuple(fed)
         self.program = program
         self.lowered: Lowered = lower(self.program)
-        address = get_jit().compile(self.lowered.ir, [self.lowered.entry])[self.lowered.entry]
+        jit = get_jit()
+        for function in self.lowered.libraries:
+            jit.load_library(function)
+        address = jit.compile(self.lowered.ir, [self.lowered.entry])[self.lowered.entry]
         signature = ctypes.CFUNCTYPE(ctypes.c_int32, *[ctypes.py_object] * self.lowered.arg_count)
         self._entry = signature(address)
         self._state = state
@@ -137,9 +140,10 @@ class CompiledExecutable:
         if entry is None:
             return errors.InternalError(f"compiled code reported an unknown failure {status}")
         op, message = entry
-        value = int(self._workspace.buffer[:8].view(np.int64)[0])
+        value, position, limit = (int(w) for w in self._workspace.buffer[:24].view(np.int64))
         user = self.program.user_op(op)
-        return user.error(errors.InvalidArgumentError, message.format(value=value))
+        text = message.format(value=value, position=position, limit=limit)
+        return user.error(errors.InvalidArgumentError, text)
 
     def _call_plan(self, shapes: tuple[tuple[int, ...], ...]) -> tuple:
         plan = self._planner.plan(shapes)

@@ -65,13 +65,12 @@ def needed_ops(targets: Iterable[Tensor | Operation], fed: frozenset[Tensor]) ->
     return sorted(seen, key=lambda o: o.id)
 
 
-def make_plan(fetches: Sequence[Tensor | Operation], fed: frozenset[Tensor]) -> Plan:
-    """Prunes the graph to `fetches` given `fed` and orders the work.
+def require_feeds(ops: Sequence[Operation]) -> None:
+    """Raises for the first placeholder among the ops that must run (so it is not fed).
 
     Raises:
-      InvalidArgumentError: a placeholder that must run is not fed.
+      InvalidArgumentError: naming the placeholder, its dtype and shape.
     """
-    ops = needed_ops(fetches, fed)
     for op in ops:
         if op.type == "Placeholder":
             raise op.error(
@@ -80,6 +79,16 @@ def make_plan(fetches: Sequence[Tensor | Operation], fed: frozenset[Tensor]) -> 
                 got="no feed",
                 expected=f"a feed of dtype {op.attrs['dtype'].name} and shape {op.attrs['shape']}",
             )
+
+
+def make_plan(fetches: Sequence[Tensor | Operation], fed: frozenset[Tensor]) -> Plan:
+    """Prunes the graph to `fetches` given `fed` and orders the work.
+
+    Raises:
+      InvalidArgumentError: a placeholder that must run is not fed.
+    """
+    ops = needed_ops(fetches, fed)
+    require_feeds(ops)
     last_use: dict[Tensor, int] = {}
     read_inputs: list[tuple[Tensor | None, ...]] = []
     for index, op in enumerate(ops):

@@ -23,6 +23,7 @@ from graphflow.runtime.compiled import CompiledExecutable, compile_reason
 from graphflow.runtime.executable import InterpretedExecutable
 from graphflow.runtime.feeds import check_feed, check_feeds, resolve_feed_key
 from graphflow.runtime.fetch import FetchStructure
+from graphflow.runtime.interpreter import needed_ops, require_feeds
 
 MODES = ("interpreted", "compiled")
 
@@ -191,7 +192,7 @@ class Session:
     ) -> None:
         if isinstance(target, Graph) and graph is None:
             target, graph = "", target
-        mode = mode or "interpreted"
+        mode = mode or "compiled"
         if mode not in MODES:
             raise errors.InvalidArgumentError(
                 f"unknown Session mode {mode!r}; expected one of {', '.join(MODES)}"
@@ -382,6 +383,7 @@ class Session:
         if self._mode == "interpreted":
             return InterpretedExecutable(elements, fed, self._level)
         level = self._level or "O2"
+        require_feeds(needed_ops(elements, frozenset(fed)))
         program = optimize(list(elements), feeds=fed, level=level).program
         reason = compile_reason(program)
         if reason is None:

@@ -21,8 +21,18 @@ def assert_message(error: pytest.ExceptionInfo, *facts: str) -> None:
         assert fact in message, f"{fact!r} not in {message!r}"
 
 
+MODE = {"mode": "compiled"}
+
+
+@pytest.fixture(autouse=True, params=["compiled", "interpreted"])
+def mode(request):
+    """Run-time errors are checked in both Session modes: the same facts must come out."""
+    MODE["mode"] = request.param
+    return request.param
+
+
 def run(fetch, feeds):
-    with gf.Session() as sess:
+    with gf.Session(mode=MODE["mode"]) as sess:
         return sess.run(fetch, feed_dict=feeds)
 
 
@@ -84,7 +94,7 @@ def test_reshape_size_mismatch_at_run_time(batch) -> None:
     y = gf.reshape(batch, [2, -1])
     with pytest.raises(errors.InvalidArgumentError) as e:
         run(y, {batch: np.zeros((3, 3), np.float32)})
-    assert_message(e, "Reshape", "shape (3, 3) (9 elements)", "[2, -1]")
+    assert_message(e, "Reshape", "shape (3, 3)", "9 elements", "[2, -1]")
 
 
 # -- transpose, expand_dims, squeeze -----------------------------------------------------------
@@ -453,7 +463,7 @@ def test_pad_reflect_larger_than_dim_at_run_time(batch) -> None:
     y = gf.pad(batch, [[2, 0], [0, 0]], mode="REFLECT")
     with pytest.raises(errors.InvalidArgumentError) as e:
         run(y, {batch: np.zeros((2, 3), np.float32)})
-    assert_message(e, "PadV2", "REFLECT", "[2, 0] for size 2", "<= 1")
+    assert_message(e, "PadV2", "REFLECT", "[2, 0]", "size 2", "<= 1")
 
 
 def test_pad_paddings_of_wrong_length_at_run_time() -> None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from llvmlite import ir
 
 from graphflow.compiler.lowering import gemm
-from graphflow.compiler.lowering.irutil import I64, const, llvm_type
+from graphflow.compiler.lowering.irutil import I64, const, llvm_type, with_vector_width
 from graphflow.compiler.lowering.kernels import (
     KernelBuilder,
     Operand,
@@ -25,6 +25,7 @@ from graphflow.compiler.lowering.kernels import (
     loop_nest,
     store_value,
 )
+from graphflow.compiler.lowering.library import LibraryFunction, body_description, fingerprint
 from graphflow.compiler.lowering.scalar import ScalarContext
 from graphflow.graph import Operation, Tensor
 from graphflow.ops.fused_ops import FusedBody
@@ -102,15 +103,31 @@ def lower_contraction(lowering: _Lowering, op: Operation, body: FusedBody) -> No
             )
         return result
 
+    # The GEMM is a library function: declared here, emitted (or loaded from
+    # the cache) once per process for every region with the same code.
     has_epilogue = len(nodes) > 1
-    gemm_fn = gemm.emit_gemm(
-        lowering.module,
-        f"{lowering.kernel_name(op)}_gemm",
-        element,
-        epilogue if has_epilogue else None,
-        extra_types,
+    digest = fingerprint(
+        "gemm",
+        str(element),
+        repr(gemm.default_tiling(element)),
+        [str(t) for t in extra_types],
+        body_description(body) if has_epilogue else None,
+        [t.dtype for t in args],
+        [t.dtype for t in outputs],
+        (ia, ib, primary),
     )
-    gemm_fn.linkage = "internal"
+    symbol = f"graphflow_gemm_{digest[:24]}"
+
+    def emit() -> str:
+        module = ir.Module(name=symbol)
+        gemm.emit_gemm(module, symbol, element, epilogue if has_epilogue else None, extra_types)
+        return with_vector_width(str(module))
+
+    gemm_fn = lowering.library_function(
+        # Written vectorized already: the light pipeline gives the same speed.
+        LibraryFunction(symbol, emit, pipeline="light"),
+        gemm.function_type(element, extra_types),
+    )
 
     # The kernel: a loop over the batch, one GEMM call per product.
     kb = KernelBuilder(

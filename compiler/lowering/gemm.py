@@ -148,6 +148,13 @@ def emit_gemm(
     return _GemmEmitter(module, name, dtype, epilogue, list(extra_types), t).function
 
 
+def function_type(dtype: ir.Type, extra_types: Sequence[ir.Type] = ()) -> ir.FunctionType:
+    """The type of `emit_gemm`'s function (to declare it in a module that calls it)."""
+    ptr = dtype.as_pointer()
+    types = [I64, I64, I64, ptr, I64, I64, ptr, I64, I64, ptr, I64, ptr]
+    return ir.FunctionType(VOID, [*types, *extra_types])
+
+
 def _size(dtype: ir.Type) -> int:
     try:
         return {"float": 4, "double": 8}[str(dtype)]
@@ -275,10 +282,8 @@ class _GemmEmitter:
         self.panel_vectors = tiling.nr // tiling.lanes
         self.epilogue = epilogue
         self._edge: ir.Function | None = None
-        ptr = dtype.as_pointer()
         names = ["M", "N", "K", "A", "a_rs", "a_cs", "B", "b_rs", "b_cs", "C", "c_rs", "workspace"]
-        types = [I64, I64, I64, ptr, I64, I64, ptr, I64, I64, ptr, I64, ptr]
-        self.function = ir.Function(module, ir.FunctionType(VOID, types + extra_types), name)
+        self.function = ir.Function(module, function_type(dtype, extra_types), name)
         args = self.function.args
         for arg, arg_name in zip(args, names):
             arg.name = arg_name

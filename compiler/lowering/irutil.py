@@ -83,3 +83,14 @@ def product(builder: ir.IRBuilder, values: list[ir.Value]) -> ir.Value:
     for v in values:
         out = builder.mul(out, v)
     return out
+
+
+def with_vector_width(text: str) -> str:
+    """Asks LLVM for 512-bit vectors in every defined function (llvmlite cannot set it)."""
+    lines = []
+    for line in text.splitlines():
+        if line.startswith("define ") and line.rstrip().endswith(")"):
+            line = line.rstrip() + " #0"
+        lines.append(line)
+    lines.append('attributes #0 = { "prefer-vector-width"="512" "min-legal-vector-width"="512" }')
+    return "\n".join(lines) + "\n"

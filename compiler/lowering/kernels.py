@@ -74,15 +74,21 @@ class KernelBuilder:
     def operand(self, index: int, dims: Sequence[DimSource], dtype: DType) -> Operand:
         return Operand(self.pointers[index], self.dims(dims), dtype)
 
-    def fail(self, value: ir.Value) -> None:
-        """Records `value` (as i64) as the bad datum and returns failure (checked kernels).
+    def fail(self, value: ir.Value, *details: ir.Value) -> None:
+        """Records `value` and up to two `details` (as i64) and returns failure.
 
-        Call it inside `irutil.if_then`: it ends the current block.
+        For checked kernels. The words land in the workspace's first three
+        words, which the error message reads as {value}, {position} and
+        {limit}. Call it inside `irutil.if_then`: it ends the current block.
         """
+        if len(details) > 2:
+            raise ValueError("a checked kernel reports at most three words")
         b = self.builder
-        if value.type != I64:
-            value = b.sext(value, I64)
-        b.store(value, self.error)
+        for word, datum in enumerate((value, *details)):
+            if datum.type != I64:
+                datum = b.sext(datum, I64)
+            pointer = self.error if word == 0 else b.gep(self.error, [const(word)], inbounds=True)
+            b.store(datum, pointer)
         b.ret(ir.Constant(ir.IntType(32), 1))
 
     def finish(self) -> ir.Function:

@@ -31,7 +31,15 @@ from graphflow import errors
 from graphflow.compiler.lowering import abi
 from graphflow.compiler.lowering.contraction import lower_contraction
 from graphflow.compiler.lowering.contraction import supported as contraction_supported
-from graphflow.compiler.lowering.irutil import I8P, I32, I64, const, for_range, llvm_type
+from graphflow.compiler.lowering.irutil import (
+    I8P,
+    I32,
+    I64,
+    const,
+    for_range,
+    llvm_type,
+    with_vector_width,
+)
 from graphflow.compiler.lowering.kernels import (
     KernelBuilder,
     Operand,
@@ -39,6 +47,7 @@ from graphflow.compiler.lowering.kernels import (
     loop_nest,
     store_value,
 )
+from graphflow.compiler.lowering.library import LibraryFunction
 from graphflow.compiler.lowering.plan import ShapePlanner
 from graphflow.compiler.lowering.scalar import ScalarContext, emit_scalar, supported
 from graphflow.compiler.lowering.structured import STRUCTURED
@@ -74,6 +83,7 @@ class Lowered:
     arg_count: int
     scratch: bool  # the entry takes the workspace and the slots as its last arguments
     error_messages: dict[int, tuple[Operation, str]]  # status -> (op, message with {value})
+    libraries: tuple[LibraryFunction, ...] = ()  # to load before the module
 
 
 def lowerable(program: Program) -> list[str]:
@@ -149,6 +159,7 @@ class _Lowering:
         self.root: dict[Tensor, Tensor] = {}  # view -> the tensor owning its buffer
         self.kernel_names = (f"k{i}" for i in itertools.count())
         self.error_messages: dict[int, tuple[Operation, str]] = {}
+        self.libraries: dict[str, LibraryFunction] = {}
 
     # -- buffers ---------------------------------------------------------------------------
     def owner(self, t: Tensor) -> Tensor:
@@ -162,12 +173,15 @@ class _Lowering:
                 self.root[op.outputs[0]] = op.inputs[0]
             if op.type in _ASSIGNS:
                 self.root[op.outputs[0]] = op.inputs[0]
-            if op.type == "Const" and self._const_needed(op.outputs[0]):
-                self.const_index[op.outputs[0]] = len(self.consts)
-                self.consts.append(np.ascontiguousarray(op.attrs["value"]))
             if op.type == "VariableV2":
                 self.variable_index[op] = len(self.variables)
                 self.variables.append(op)
+        # After the views are known: a constant fetched through a view is read.
+        fetched = {self.owner(t) for t in self.outputs}
+        for op in self.ops:
+            if op.type == "Const" and self._const_needed(op.outputs[0], fetched):
+                self.const_index[op.outputs[0]] = len(self.consts)
+                self.consts.append(np.ascontiguousarray(op.attrs["value"]))
         last_use: dict[Tensor, int] = {}
         for op in self.ops:
             for t in op.inputs:
@@ -177,9 +191,9 @@ class _Lowering:
             last_use[self.owner(t)] = len(self.ops)
         self.last_use = last_use
 
-    def _const_needed(self, t: Tensor) -> bool:
+    def _const_needed(self, t: Tensor, fetched: set[Tensor]) -> bool:
         """False when every reader embeds the constant as an immediate."""
-        if t in self.outputs:
+        if t in fetched:
             return True
         for op in self.ops:
             if t in op.inputs:
@@ -251,7 +265,7 @@ class _Lowering:
             self.lower_op(op)
         self.copy_aliased_outputs()
         b.ret(ir.Constant(I32, 0))
-        text = _with_vector_width(str(self.module))
+        text = with_vector_width(str(self.module))
         # Many modules live in one JIT engine: the entry's name must be unique.
         # It is derived from the text, so equal programs still share cache entries.
         name = f"{ENTRY}_{hashlib.sha256(text.encode()).hexdigest()[:20]}"
@@ -267,7 +281,16 @@ class _Lowering:
             arg_count,
             scratch,
             self.error_messages,
+            tuple(self.libraries.values()),
         )
+
+    def library_function(self, function: LibraryFunction, ty: ir.FunctionType) -> ir.Function:
+        """Declares `function` in the module (it is compiled and loaded on its own)."""
+        self.libraries.setdefault(function.symbol, function)
+        existing = self.module.globals.get(function.symbol)
+        if existing is not None:
+            return existing
+        return ir.Function(self.module, ty, function.symbol)
 
     def pointer(self, t: Tensor) -> ir.Value:
         """An i8* to the buffer of `t` in the entry function."""
@@ -556,17 +579,6 @@ def _constant(node: BodyNode) -> ir.Value:
 
 def _ident(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name)[:40]
-
-
-def _with_vector_width(text: str) -> str:
-    """Asks LLVM for 512-bit vectors in every defined function (llvmlite cannot set it)."""
-    lines = []
-    for line in text.splitlines():
-        if line.startswith("define ") and line.rstrip().endswith(")"):
-            line = line.rstrip() + " #0"
-        lines.append(line)
-    lines.append('attributes #0 = { "prefer-vector-width"="512" "min-legal-vector-width"="512" }')
-    return "\n".join(lines) + "\n"
 
 
 def lower(program: Program) -> Lowered:

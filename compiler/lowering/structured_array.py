@@ -316,7 +316,7 @@ def gather(lowering: _Lowering, op: Operation) -> None:
         index = load_index(n)
         # Unsigned: a negative index is a huge one, so one compare checks both ends.
         with if_then(b, b.icmp_unsigned(">=", index, size), "out_of_range"):
-            kb.fail(index)
+            kb.fail(index, n, size)
     with for_range(b, outer, "outer") as p, for_range(b, count, "row") as n:
         row = _add(b, _mul(b, p, size), load_index(n))
         start = b.gep(source, [_mul(b, row, inner)], inbounds=True)
@@ -324,13 +324,13 @@ def gather(lowering: _Lowering, op: Operation) -> None:
         with for_range(b, inner, "copy") as m:
             value = b.load(b.gep(start, [m], inbounds=True))
             b.store(value, b.gep(end, [m], inbounds=True))
-    known = _known(size)
-    bound = (
-        f"[0, {known}) (axis {axis} of params)"
-        if known is not None
-        else f"[0, the size of axis {axis} of params)"
+    # The same facts as the reference's message; a position into indices of
+    # rank > 1 is given flat.
+    where = "indices[{position}]" if indices.shape.rank == 1 else "indices.flat[{position}]"
+    message = (
+        f"index out of range; got {where} = {{value}}; expected indices in [0, {{limit}}) "
+        f"(dim {axis} of params)"
     )
-    message = "index out of range; got indices value {value}; expected values in " + bound
     lowering.call_kernel(kb.finish(), [params, indices, y], op=op, message=message)
 
 

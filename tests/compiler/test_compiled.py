@@ -142,6 +142,57 @@ def test_a_new_process_loads_machine_code_from_disk(tmp_path: pathlib.Path) -> N
     assert runs[1].stdout.split() == ["1", "0"]
 
 
+def test_layers_with_the_same_epilogue_share_one_gemm() -> None:
+    g = gf.Graph()
+    with g.as_default():
+        x = gf.placeholder(gf.float32, [None, 8])
+        h = x
+        for width in (16, 16, 4):  # two relu layers, one plain: two GEMMs
+            w = gf.constant(np.ones((h.shape[1], width), np.float32) / 8)
+            h = gf.matmul(h, w) + gf.constant(np.full(width, 0.5, np.float32))
+            h = gf.nn.relu(h) if width == 16 else h
+    program = optimize([h], [x]).program
+    lowered = lower(program)
+    assert len(lowered.libraries) == 2  # three matmuls, two distinct epilogues
+    assert all(f.symbol in lowered.ir for f in lowered.libraries)
+    with gf.Session(graph=g, mode="compiled") as sess:
+        out = sess.run(h, {x: np.ones((3, 8), np.float32)})
+    want = np.ones((3, 8), np.float32)
+    for width in (16, 16, 4):
+        want = want @ (np.ones((want.shape[1], width), np.float32) / 8) + 0.5
+        want = np.maximum(want, 0) if width == 16 else want
+    np.testing.assert_allclose(out, want, rtol=1e-6)
+
+
+def test_a_new_process_loads_the_gemm_without_emitting_it(tmp_path: pathlib.Path) -> None:
+    script = textwrap.dedent(
+        """
+        import sys, numpy as np, graphflow as gf
+        from graphflow.compiler.lowering import gemm
+        if sys.argv[1] == "cached":
+            def fail(*args, **kwargs):
+                raise AssertionError("the GEMM was emitted despite the disk cache")
+            gemm.emit_gemm = fail
+        x = gf.placeholder(gf.float32, [None, 5])
+        y = gf.nn.relu(gf.matmul(x, gf.constant(np.ones((5, 7), np.float32))) + 1.0)
+        with gf.Session(mode="compiled") as s:
+            out = s.run(y, {x: np.ones((2, 5), np.float32)})
+        assert np.allclose(out, 6.0), out
+        """
+    )
+    env = {**os.environ, "GRAPHFLOW_CACHE_DIR": str(tmp_path)}
+    for how in ("fresh", "cached"):
+        r = subprocess.run(
+            [sys.executable, "-c", script, how],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            cwd=tmp_path,
+        )
+        assert r.returncode == 0, r.stderr
+
+
 def test_reduction_group_computes_side_outputs() -> None:
     # Found by the random-graph test: the second log_softmax's max groups
     # with gelu(l1), which reads the prologue but not the max; that output
