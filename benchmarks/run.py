@@ -5,9 +5,15 @@
     python -m graphflow.benchmarks.run --workload W2 W5  # some workloads ("W5": both batches)
     python -m graphflow.benchmarks.run --json run.json --markdown run.md
     python -m graphflow.benchmarks.run --threads all --workload W2 W5b256 W7  # all cores
+    python -m graphflow.benchmarks.run --quick --peers --plot speedup.png  # and the peers
+
+`graphflow bench` is this command under the `graphflow` console script.
 
 Contenders: graphflow compiled (`Session.run`, and `make_callable` for W1),
-graphflow interpreted, NumPy. A compiled Session that fell back to the
+graphflow interpreted, NumPy; with `--peers`, every installed peer of
+WORKLOADS.md through its adapter in `graphflow.benchmarks.peers` (a missing
+peer is skipped with a line saying so and how to install it; a workload a
+peer cannot express is skipped with the reason). A compiled Session that fell back to the
 interpreter (an op without a lowering) is reported as such, never timed as
 compiled. The error is `max|y - ref| / max|ref|` against NumPy in float64
 (for a training step: of the loss and of each variable's update). The table
@@ -46,6 +52,8 @@ from typing import Any, TextIO
 import numpy as np
 
 import graphflow as gf
+from graphflow.argparsing import OneLineErrorParser
+from graphflow.benchmarks import peers as peer_adapters
 from graphflow.benchmarks.limits import (
     THREAD_VARIABLES,
     Limits,
@@ -58,14 +66,6 @@ from graphflow.benchmarks.workloads import Case, Workload, select
 MODULE = "graphflow.benchmarks.run"
 _REEXEC_MARK = "GRAPHFLOW_BENCH_REEXECUTED"  # guards against re-executing in a loop
 MAKE_CALLABLE = {"W1"}  # workloads also timed through Session.make_callable
-OTHER_CONTENDERS = (  # the peers of WORKLOADS.md this harness has no adapter for yet
-    ("numexpr", "numexpr"),
-    ("TensorFlow", "tensorflow"),
-    ("JAX", "jax"),
-    ("PyTorch", "torch"),
-    ("ONNX Runtime", "onnxruntime"),
-    ("PyTensor", "pytensor"),
-)
 
 
 @dataclasses.dataclass
@@ -74,10 +74,13 @@ class Result:
 
     Attributes:
       contender: the label in the table.
-      mode: "compiled", "interpreted" or "numpy".
-      api: "run" or "make_callable" for graphflow; None for NumPy.
+      mode: "compiled", "interpreted", "numpy" or "peer".
+      api: "run" or "make_callable" for graphflow; None for NumPy; for a peer,
+        its contender key ("torch_peer:compile").
+      library: for a peer, the library and its version ("PyTorch 2.5.1").
       status: "ok"; "fallback" (compiled mode ran the interpreter: not timed);
-        "failed" (the contender raised; `reason` says what).
+        "failed" (the contender raised; `reason` says what); "skipped" (a
+        peer that cannot express the workload; `reason` says why).
       reason: why a contender fell back or failed.
       first_s: the first call, compilation included.
       median_s, min_s, max_s: over the repetitions, after the warm-up.
@@ -95,6 +98,7 @@ class Result:
     contender: str
     mode: str
     api: str | None
+    library: str | None = None
     status: str = "ok"
     reason: str | None = None
     first_s: float | None = None
@@ -210,6 +214,33 @@ def _graphflow_contender(
     return fn, first, values, reason
 
 
+@dataclasses.dataclass(frozen=True)
+class LoadedPeer:
+    """A peer contender whose library is imported: its adapter and "Library version"."""
+
+    contender: peer_adapters.Contender
+    adapter: Any
+    library: str
+
+
+def _peer_contender(
+    peer: LoadedPeer, workload: Workload, case: Case
+) -> tuple[Callable[[], Any], float, list[Any]]:
+    """(the call to time, prepare + first call's seconds, the values to check).
+
+    Raises:
+      peers.Unsupported: the peer cannot express the workload.
+    """
+    start = time.perf_counter()
+    prepared = peer.adapter.prepare(peer.contender.variant, workload.id, case)
+    value = prepared.call()
+    first = time.perf_counter() - start  # building the peer's graph and compiling count
+    values = _as_list(value)
+    if prepared.variables is not None:
+        values += list(prepared.variables())
+    return prepared.call, first, values
+
+
 def _contender(
     label: str,
     mode: str,
@@ -220,13 +251,22 @@ def _contender(
     budget: Budget,
     limits: Limits,
     log: _Progress,
+    peer: LoadedPeer | None = None,
 ) -> Result:
-    result = Result(label, mode, api)
+    result = Result(label, mode, api, library=peer.library if peer else None)
     try:
         if mode == "numpy":
             fn = case.numpy(np.float32)
             first, value = first_call(fn)
             values, reason = _as_list(value), None
+        elif peer is not None:
+            try:
+                fn, first, values = _peer_contender(peer, workload, case)
+            except peer_adapters.Unsupported as e:
+                result.status, result.reason = "skipped", str(e)
+                log(f"  {label}: skipped: {e}")
+                return result
+            reason = None
         else:
             fn, first, values, reason = _graphflow_contender(case, mode, api or "run")
         if reason is not None:
@@ -253,7 +293,12 @@ def _contender(
 
 
 def _run_workload(
-    workload: Workload, scale: float, budget: Budget, limits: Limits, log: _Progress
+    workload: Workload,
+    scale: float,
+    budget: Budget,
+    limits: Limits,
+    log: _Progress,
+    peers: Sequence[LoadedPeer] = (),
 ) -> tuple[Case, list[Result]]:
     case = workload.case(scale)
     reference = _compared(_as_list(case.numpy(np.float64)()), case)
@@ -264,6 +309,21 @@ def _run_workload(
     results = [
         _contender(label, mode, api, workload, case, reference, budget, limits, log)
         for label, mode, api in contenders
+    ]
+    results += [
+        _contender(
+            p.contender.label,
+            "peer",
+            p.contender.key,
+            workload,
+            case,
+            reference,
+            budget,
+            limits,
+            log,
+            p,
+        )
+        for p in peers
     ]
     return case, results
 
@@ -277,6 +337,12 @@ start = time.perf_counter()
 mode, workload, scale, out = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
 if mode == "numpy":
     import numpy
+elif mode.startswith("peer:"):
+    import os
+    from graphflow.benchmarks import peers
+    contender = peers.by_key(mode[5:])
+    adapter = peers.adapter(contender.peer)
+    adapter.setup(int(os.environ.get("OMP_NUM_THREADS") or 1))
 else:
     import graphflow as gf
 imported = time.perf_counter()
@@ -287,6 +353,8 @@ begin = time.perf_counter()
 info = {}
 if mode == "numpy":
     value = case.numpy(np.float32)()
+elif mode.startswith("peer:"):
+    value = adapter.prepare(contender.variant, workload, case).call()
 else:
     graph, fetches, feeds = case.build()
     session = gf.Session(graph=graph, mode=mode)
@@ -320,22 +388,32 @@ def _fresh_process(
 
 
 def _cold_start(
-    workload: Workload, scale: float, quick: bool, log: _Progress
+    workload: Workload,
+    scale: float,
+    quick: bool,
+    log: _Progress,
+    peers: Sequence[LoadedPeer] = (),
 ) -> tuple[Case, list[Result]]:
     case = workload.case(scale)
     reference = _compared(_as_list(case.numpy(np.float64)()), case)
     repetitions = 1 if quick else 3
-    contenders = [
+    contenders: list[tuple[str, str, str | None]] = [
         ("graphflow compiled, empty cache", "compiled", "empty"),
         ("graphflow compiled, cache filled", "compiled", "filled"),
         ("graphflow interpreted", "interpreted", None),
         ("NumPy", "numpy", None),
     ]
+    # A peer's own caches (torch.compile's, PyTensor's) are left as the peer keeps them.
+    contenders += [(p.contender.label, f"peer:{p.contender.key}", None) for p in peers]
+    libraries = {f"peer:{p.contender.key}": p.library for p in peers}
     results = []
     with tempfile.TemporaryDirectory(prefix="graphflow-cold-") as root:
         filled = os.path.join(root, "cache-filled")
         for label, mode, cache in contenders:
-            result = Result(label, mode, "run" if mode != "numpy" else None)
+            if mode.startswith("peer:"):
+                result = Result(label, "peer", mode[5:], library=libraries[mode])
+            else:
+                result = Result(label, mode, "run" if mode != "numpy" else None)
             runs = []
             try:
                 for k in range(repetitions):
@@ -395,14 +473,21 @@ def _fresh_cache_dir() -> Iterator[str]:
                 os.environ["GRAPHFLOW_CACHE_DIR"] = previous
 
 
-def other_contenders() -> list[str]:
-    """One line per peer of WORKLOADS.md that this harness does not run."""
+def peers_not_run() -> list[str]:
+    """One line per peer of WORKLOADS.md, for a run without `--peers`."""
     lines = []
-    for name, module in OTHER_CONTENDERS:
-        installed = importlib.util.find_spec(module) is not None
-        why = "installed, but no adapter in this harness yet" if installed else "not installed"
-        lines.append(f"{name}: skipped ({why})")
+    for peer in peer_adapters.PEERS:
+        installed = importlib.util.find_spec(peer.module) is not None
+        why = "installed; pass --peers to run it" if installed else f"not installed ({peer.pip})"
+        lines.append(f"skipped: {peer.name}: {why}")
     return lines
+
+
+def _default_threads() -> int:
+    try:
+        return max(1, int(os.environ.get("OMP_NUM_THREADS") or 1))
+    except ValueError:
+        return 1
 
 
 def run_benchmarks(
@@ -412,6 +497,8 @@ def run_benchmarks(
     scale: float = 1.0,
     progress: TextIO | None = sys.stderr,
     command: str | None = None,
+    peers: bool = False,
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """Runs the workloads in this process and returns every figure (what `--json` writes).
 
@@ -421,10 +508,15 @@ def run_benchmarks(
       scale: the sizes times `scale` (1.0: the sizes of WORKLOADS.md).
       progress: where progress lines go (None: nowhere).
       command: the command line to record.
+      peers: also run every installed peer library (see graphflow.benchmarks.peers).
+      threads: the thread count given to the peers' own thread pools
+        (default: $OMP_NUM_THREADS, else 1).
 
     Returns:
-      A dict with "command", "settings", "machine", "limits", "other_contenders"
-      and "workloads": per workload its definition and a list of `Result` dicts.
+      A dict with "command", "settings", "machine" (with "libraries": the
+      version of each peer run), "limits", "other_contenders" (a line per peer
+      skipped, and why) and "workloads": per workload its definition and a list
+      of `Result` dicts.
 
     Raises:
       KeyError: an unknown workload id.
@@ -441,47 +533,69 @@ def run_benchmarks(
         f"  copy {limits.copy_gbs:.1f} GB/s, BLAS {limits.gemm_gflops:.1f} GFLOP/s, "
         f"dispatch floor {limits.dispatch_us:.2f} µs"
     )
-    skipped = other_contenders()
-    for line in skipped:
-        log(line)
+    threads = threads or _default_threads()
+    machine["peer_threads"] = threads
+    machine["libraries"] = []
     report: dict[str, Any] = {
         "command": command,
         "settings": {
             "quick": quick,
             "scale": scale,
+            "peers": peers,
             "budget": dataclasses.asdict(budget),
             "cold_start_repetitions": 1 if quick else 3,
         },
         "machine": machine,
         "limits": dataclasses.asdict(limits),
-        "other_contenders": skipped,
+        "other_contenders": [] if peers else peers_not_run(),
         "workloads": [],
     }
+    timed = [w for w in workloads if not w.cold_start]
+    entries: dict[str, tuple[Case, list[Result]]] = {}
     with _fresh_cache_dir():
-        for index, workload in enumerate(workloads, 1):
-            log(f"[{index}/{len(workloads)}] {workload.id} {workload.name}")
+        for index, workload in enumerate(timed, 1):
+            log(f"[{index}/{len(timed)}] {workload.id} {workload.name}")
+            entries[workload.id] = _run_workload(workload, scale, budget, limits, log)
+        cold_peers: list[LoadedPeer] = []
+        if peers:
+            from graphflow.benchmarks.peer_process import run_peers
+
+            runs = run_peers(
+                [w.id for w in timed],
+                scale=scale,
+                quick=quick,
+                threads=threads,
+                limits=dataclasses.asdict(limits),
+                log=log,
+            )
+            for workload_id, results in runs.results.items():
+                entries[workload_id][1].extend(Result(**r) for r in results)
+            machine["libraries"] = sorted(runs.libraries.values())
+            report["other_contenders"] = runs.skipped
+            # In a fresh process per cold start: no adapter is imported here.
+            cold_peers = [LoadedPeer(c, None, runs.libraries[c.peer.name]) for c in runs.loaded]
+        for workload in workloads:
             if workload.cold_start:
-                case, results = _cold_start(workload, scale, quick, log)
-            else:
-                case, results = _run_workload(workload, scale, budget, limits, log)
-            numpy_median = next(
-                (r.median_s for r in results if r.mode == "numpy" and r.median_s), None
-            )
-            for r in results:
-                if numpy_median and r.median_s is not None:
-                    r.ratio_to_numpy = r.median_s / numpy_median
-            report["workloads"].append(
-                {
-                    "id": workload.id,
-                    "name": workload.name,
-                    "description": workload.description,
-                    "size": case.size,
-                    "unit": workload.unit,
-                    "work": case.work,
-                    "cold_start": workload.cold_start,
-                    "results": [dataclasses.asdict(r) for r in results],
-                }
-            )
+                log(f"[cold start] {workload.id} {workload.name}")
+                entries[workload.id] = _cold_start(workload, scale, quick, log, cold_peers)
+    for workload in workloads:
+        case, results = entries[workload.id]
+        numpy_median = next((r.median_s for r in results if r.mode == "numpy" and r.median_s), None)
+        for r in results:
+            if numpy_median and r.median_s is not None:
+                r.ratio_to_numpy = r.median_s / numpy_median
+        report["workloads"].append(
+            {
+                "id": workload.id,
+                "name": workload.name,
+                "description": workload.description,
+                "size": case.size,
+                "unit": workload.unit,
+                "work": case.work,
+                "cold_start": workload.cold_start,
+                "results": [dataclasses.asdict(r) for r in results],
+            }
+        )
     return report
 
 
@@ -519,6 +633,8 @@ def _rate_text(unit: str, r: dict[str, Any]) -> tuple[str, str]:
 def _status_text(r: dict[str, Any]) -> str:
     if r["status"] == "fallback":
         return f"compiled: fell back to interpreter ({r['reason']})"
+    if r["status"] == "skipped":
+        return f"skipped: {r['reason']}"
     return f"failed ({r['reason']})"
 
 
@@ -536,6 +652,8 @@ def format_markdown(report: dict[str, Any]) -> str:
         + (f" ({m['graphflow_source']})" if m["graphflow_source"] else "")
         + f"; {m['platform']}",
     ]
+    if m.get("libraries"):
+        lines.append(f"- Peers: {', '.join(m['libraries'])}; {m['peer_threads']} thread(s) each")
     if report["command"]:
         lines.append(f"- Command: `{report['command']}`")
     settings = report["settings"]
@@ -599,8 +717,9 @@ def format_markdown(report: dict[str, Any]) -> str:
         "faster). rel. error: max|y - ref| / max|ref| against NumPy in float64 (W6: the loss "
         "and each variable's update).",
         "",
-        "Not run: " + "; ".join(report["other_contenders"]) + ".",
     ]
+    if report["other_contenders"]:
+        lines += ["", "Not run:", ""] + [f"- {line}" for line in report["other_contenders"]]
     return "\n".join(lines) + "\n"
 
 
@@ -616,11 +735,8 @@ def _json_safe(value: Any) -> Any:
 
 
 # -- the command -----------------------------------------------------------------------------
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=f"python -m {MODULE}",
-        description="Times graphflow's workloads (WORKLOADS.md) against NumPy and the machine.",
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of the command; `graphflow bench` adds the same ones to its parser."""
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (< 1 minute)")
     parser.add_argument(
         "--workload", nargs="+", metavar="ID", help="ids or prefixes, e.g. W2 W5 (default: all)"
@@ -629,10 +745,29 @@ def _parser() -> argparse.ArgumentParser:
         "--scale", type=float, default=1.0, help="sizes times this factor (default 1)"
     )
     parser.add_argument(
-        "--threads", default="1", help='BLAS/OpenMP threads: a number or "all" (default 1)'
+        "--threads",
+        default="1",
+        help='threads for BLAS/OpenMP and every peer: a number or "all" (default 1)',
+    )
+    parser.add_argument(
+        "--peers", action="store_true", help="also run every installed peer library"
     )
     parser.add_argument("--json", metavar="FILE", help="write every figure as JSON")
     parser.add_argument("--markdown", metavar="FILE", help="write the table as markdown")
+    parser.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="draw each contender's speedup over NumPy per workload (needs matplotlib)",
+    )
+
+
+def _parser(prog: str) -> argparse.ArgumentParser:
+    parser = OneLineErrorParser(
+        prog=prog,
+        description="Times graphflow's workloads (WORKLOADS.md) against NumPy, the peers and "
+        "the machine.",
+    )
+    add_arguments(parser)
     return parser
 
 
@@ -645,8 +780,45 @@ def _thread_count(text: str) -> str:
     return str(count)
 
 
-def _reexecute(argv: Sequence[str], threads: str) -> None:
-    """Runs this module again with the thread variables set, in place of this process."""
+def check_arguments(args: argparse.Namespace) -> str:
+    """Checks what can be checked before running; returns the thread count.
+
+    Raises:
+      UsageError: a bad option, an unknown workload, an output folder that is
+        missing, or --plot without matplotlib.
+    """
+    try:
+        threads = _thread_count(args.threads)
+    except ValueError:
+        raise UsageError(
+            f'--threads: expected a positive number or "all"; got {args.threads!r}'
+        ) from None
+    try:
+        select(args.workload)
+    except KeyError as e:
+        raise UsageError(str(e.args[0])) from None
+    if not args.scale > 0:
+        raise UsageError(f"--scale: expected a positive number; got {args.scale}")
+    for option in ("json", "markdown", "plot"):
+        path = getattr(args, option)
+        if path is not None and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            raise UsageError(f"--{option}: the folder of {path!r} does not exist")
+    if args.plot is not None:
+        from graphflow.benchmarks.plot import PlotUnavailable, require_matplotlib
+
+        try:
+            require_matplotlib()
+        except PlotUnavailable as e:
+            raise UsageError(str(e)) from None
+    return threads
+
+
+class UsageError(Exception):
+    """A command line that cannot run as given; the message is one line."""
+
+
+def _reexecute(command: Sequence[str], threads: str) -> None:
+    """Runs `command` (this command again) in place of this process, the thread variables set."""
     if os.environ.get(_REEXEC_MARK):
         raise RuntimeError(
             f"{', '.join(THREAD_VARIABLES)} are still not {threads} after re-executing; "
@@ -655,7 +827,7 @@ def _reexecute(argv: Sequence[str], threads: str) -> None:
     if not sys.executable:
         raise RuntimeError("cannot re-execute: no sys.executable; set the thread variables")
     env = {**os.environ, **dict.fromkeys(THREAD_VARIABLES, threads), _REEXEC_MARK: "1"}
-    command = [sys.executable, "-m", MODULE, *argv]
+    command = [sys.executable, *command]
     sys.stdout.flush()
     sys.stderr.flush()
     if os.name == "posix":
@@ -663,28 +835,35 @@ def _reexecute(argv: Sequence[str], threads: str) -> None:
     sys.exit(subprocess.run(command, env=env).returncode)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """The command line; see the module docstring. Returns the exit status."""
+def main(
+    argv: Sequence[str] | None = None,
+    prog: str = f"python -m {MODULE}",
+    reexecute_as: Sequence[str] = ("-m", MODULE),
+) -> int:
+    """The command line; see the module docstring. Returns the exit status.
+
+    Args:
+      argv: the arguments (default: sys.argv[1:]).
+      prog: the command's name in messages and in the report.
+      reexecute_as: Python's arguments that run this command again (before
+        `argv`), used to set the thread variables before NumPy loads.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = _parser()
+    parser = _parser(prog)
     args = parser.parse_args(argv)
     try:
-        threads = _thread_count(args.threads)
-    except ValueError:
-        parser.error(f'--threads: expected a positive number or "all"; got {args.threads!r}')
-    try:
-        select(args.workload)
-    except KeyError as e:
-        parser.error(str(e.args[0]))
-    if args.scale <= 0:
-        parser.error(f"--scale: expected a positive number; got {args.scale}")
+        threads = check_arguments(args)
+    except UsageError as e:
+        parser.error(str(e))
     if any(os.environ.get(name) != threads for name in THREAD_VARIABLES):
-        _reexecute(argv, threads)  # NumPy's BLAS read the variables when it loaded
+        _reexecute([*reexecute_as, *argv], threads)  # NumPy's BLAS read them when it loaded
     report = run_benchmarks(
         args.workload,
         quick=args.quick,
         scale=args.scale,
-        command=shlex.join(["python", "-m", MODULE, *argv]),
+        command=shlex.join([*prog.split(), *argv]),
+        peers=args.peers,
+        threads=int(threads),
     )
     table = format_markdown(report)
     print(table, end="")
@@ -695,6 +874,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(_json_safe(report), f, indent=2, ensure_ascii=False)
             f.write("\n")
+    if args.plot:
+        from graphflow.benchmarks.plot import plot_speedups
+
+        plot_speedups(report, args.plot)
+        print(f"wrote {args.plot}", file=sys.stderr)
     return 0
 
 

@@ -21,6 +21,8 @@ SEED = 0
 MLP_SIZES = (784, 512, 512, 10)
 LEARNING_RATE = 0.01
 LAYERNORM_EPS = 1e-5
+PARAMETER_NAMES = ("w1", "b1", "w2", "b2", "w3", "b3")  # the MLP's, in creation order
+GELU_C = 0.7978845608  # sqrt(2/pi), as WORKLOADS.md writes it
 
 Built = tuple[gf.Graph, Any, dict[gf.Tensor, np.ndarray]]
 NumPyStep = Callable[[], "np.ndarray | list[np.ndarray]"]
@@ -42,6 +44,8 @@ class Case:
         values (an array or a list), then the variables after the call.
       variables: the initial values of the graph's variables, in creation
         order; a training step is checked on its updates (after - before).
+      arrays: every array the workload is made of, by name ("x", "gamma",
+        "w1", "labels", ...): what a peer library builds its own version from.
     """
 
     size: str
@@ -49,6 +53,7 @@ class Case:
     build: Callable[[], Built]
     numpy: Callable[[type], NumPyStep]
     variables: tuple[np.ndarray, ...] = ()
+    arrays: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,13 +115,13 @@ def _add_one(scale: float) -> Case:
         xd = _as(x, dtype)
         return lambda: xd + 1.0
 
-    return Case("x [1]", 0.0, build, numpy)
+    return Case("x [1]", 0.0, build, numpy, arrays={"x": x})
 
 
 # -- W2: tanh-GELU ---------------------------------------------------------------------------
 def _gelu_expression(x: Any, tanh: Callable[[Any], Any]) -> Any:
     """The same expression for graph tensors and NumPy arrays."""
-    return 0.5 * x * (1.0 + tanh(0.7978845608 * (x + 0.044715 * x * x * x)))
+    return 0.5 * x * (1.0 + tanh(GELU_C * (x + 0.044715 * x * x * x)))
 
 
 def _gelu(scale: float) -> Case:
@@ -134,7 +139,7 @@ def _gelu(scale: float) -> Case:
         xd = _as(x, dtype)
         return lambda: _gelu_expression(xd, np.tanh)
 
-    return Case(f"x [{n}]", 8.0 * n, build, numpy)
+    return Case(f"x [{n}]", 8.0 * n, build, numpy, arrays={"x": x})
 
 
 # -- W3: softmax -----------------------------------------------------------------------------
@@ -158,7 +163,7 @@ def _softmax(scale: float) -> Case:
         xd = _as(x, dtype)
         return lambda: _numpy_softmax(xd)
 
-    return Case(f"[{rows}, {cols}]", 8.0 * rows * cols, build, numpy)
+    return Case(f"[{rows}, {cols}]", 8.0 * rows * cols, build, numpy, arrays={"x": x})
 
 
 # -- W4: layernorm ---------------------------------------------------------------------------
@@ -189,7 +194,13 @@ def _layernorm(scale: float) -> Case:
 
         return step
 
-    return Case(f"[{rows}, {cols}], gamma, beta [{cols}]", 8.0 * rows * cols, build, numpy)
+    return Case(
+        f"[{rows}, {cols}], gamma, beta [{cols}]",
+        8.0 * rows * cols,
+        build,
+        numpy,
+        arrays={"x": x, "gamma": gamma, "beta": beta},
+    )
 
 
 # -- W5, W6, W8: the MLP ---------------------------------------------------------------------
@@ -238,7 +249,8 @@ def _mlp_inference(scale: float, batch: int) -> Case:
 
         return step
 
-    return Case(f"x [{batch}, {MLP_SIZES[0]}]", _mlp_flop(batch), build, numpy)
+    arrays = {"x": x, **dict(zip(PARAMETER_NAMES, parameters))}
+    return Case(f"x [{batch}, {MLP_SIZES[0]}]", _mlp_flop(batch), build, numpy, arrays=arrays)
 
 
 def _mlp_training_step(scale: float) -> Case:
@@ -262,8 +274,7 @@ def _mlp_training_step(scale: float) -> Case:
             xp = gf.placeholder(gf.float32, [batch, MLP_SIZES[0]], name="x")
             yp = gf.placeholder(gf.int64, [batch], name="labels")
             w1, b1, w2, b2, w3, b3 = (
-                gf.Variable(p, name=n)
-                for p, n in zip(parameters, ("w1", "b1", "w2", "b2", "w3", "b3"))
+                gf.Variable(p, name=n) for p, n in zip(parameters, PARAMETER_NAMES)
             )
             h1 = gf.nn.relu(gf.matmul(xp, w1) + b1)
             h2 = gf.nn.relu(gf.matmul(h1, w2) + b2)
@@ -329,6 +340,7 @@ def _mlp_training_step(scale: float) -> Case:
         build,
         numpy,
         variables=tuple(parameters),
+        arrays={"x": x, "labels": labels, **dict(zip(PARAMETER_NAMES, parameters))},
     )
 
 
@@ -350,7 +362,7 @@ def _matmul(scale: float) -> Case:
         ad, bd = _as(a, dtype), _as(b, dtype)
         return lambda: ad @ bd
 
-    return Case(f"[{n}, {n}]²", 2.0 * n**3, build, numpy)
+    return Case(f"[{n}, {n}]²", 2.0 * n**3, build, numpy, arrays={"a": a, "b": b})
 
 
 _MLP = "MLP 784→512→512→10, relu, softmax; weights are graph constants"

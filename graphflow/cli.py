@@ -1,4 +1,13 @@
-"""The `graphflow` command line: subcommands that sit on top of the library."""
+"""The `graphflow` command line: subcommands that sit on top of the library.
+
+    graphflow version | info | demo | bench | dot | cache clear
+
+Exit status: 0 success; 1 the command ran and failed (the demo's two modes
+disagree, a file cannot be written); 2 the command line cannot run as given
+(a bad option, an unknown workload, a missing optional dependency). Errors
+are one line on stderr, never a traceback. docs/cli.md documents each
+subcommand.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +23,8 @@ import traceback
 import types
 from collections.abc import Sequence
 from typing import Any
+
+from graphflow.argparsing import OneLineErrorParser
 
 _INSTALL_GRAPHVIZ = "install Graphviz (Debian: apt-get install graphviz) to render SVG"
 
@@ -207,8 +218,72 @@ def _dot(args: argparse.Namespace) -> int:
         return e.status
 
 
+# -- graphflow info, cache ----------------------------------------------------------------
+def _info(args: argparse.Namespace) -> int:
+    from graphflow.info import describe
+
+    rows = describe()
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"{name + ':':<{width + 1}} {value}")
+    return 0
+
+
+def _cache(args: argparse.Namespace) -> int:
+    from graphflow.info import cache_summary, clear_cache
+
+    if args.action is None:
+        print(f"JIT cache: {cache_summary().text()}")
+        print("clear it with: graphflow cache clear")
+        return 0
+    try:
+        removed = clear_cache()
+    except OSError as e:
+        print(f"graphflow cache clear: error: {e.strerror or e}: {e.filename}", file=sys.stderr)
+        return 1
+    if removed.entries == 0 and removed.bytes == 0:
+        print(f"nothing to remove: the JIT cache in {removed.folder} is empty")
+    else:
+        print(
+            f"removed {removed.entries} compiled entries ({removed.bytes} bytes) "
+            f"from the JIT cache in {removed.folder}"
+        )
+    return 0
+
+
+# -- graphflow demo, bench -----------------------------------------------------------------
+def _demo(args: argparse.Namespace) -> int:
+    from graphflow.demo import DemoError, run_demo
+
+    try:
+        return run_demo(args.out, batch=args.batch)
+    except DemoError as e:
+        print(f"graphflow demo: error: {_one_line(e)}", file=sys.stderr)
+        return 1
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive whole number; got {text!r}"
+        ) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number; got {text!r}")
+    return value
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from graphflow.benchmarks import run
+
+    return run.main(
+        args.bench_argv, prog="graphflow bench", reexecute_as=("-m", "graphflow.cli", "bench")
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="graphflow",
         description="graphflow: a static dataflow-graph compiler and session runtime.",
     )
@@ -217,6 +292,50 @@ def build_parser() -> argparse.ArgumentParser:
         "version", help="print the versions of graphflow and its libraries"
     )
     version.set_defaults(run=_version)
+    info = commands.add_parser(
+        "info",
+        help="print versions, LLVM, the CPU and its features, and the JIT cache",
+        description="Prints graphflow's, Python's and the libraries' versions, the LLVM "
+        "version, the CPU and the features machine code is generated for, and the JIT "
+        "disk cache's folder, size and entry count.",
+    )
+    info.set_defaults(run=_info)
+    cache = commands.add_parser(
+        "cache",
+        help="show or clear the JIT disk cache",
+        description="Without an action: where the JIT disk cache is and its size. "
+        "`clear` removes its compiled entries ($GRAPHFLOW_CACHE_DIR, else "
+        "~/.cache/graphflow); they are rebuilt when needed.",
+    )
+    cache.add_argument("action", nargs="?", choices=["clear"], help="clear: remove every entry")
+    cache.set_defaults(run=_cache)
+    demo = commands.add_parser(
+        "demo",
+        help="build a classifier, show the optimizer at work, run it compiled and interpreted",
+        description="Builds an MLP classifier (layernorm, GELU, softmax; weights from a "
+        "seed), prints what each optimization pass did, writes the graph as built and as "
+        "optimized as DOT (and SVG with Graphviz), runs it compiled and interpreted, checks "
+        "that they agree, and prints a table of times. Exit status 1 if they disagree.",
+    )
+    demo.add_argument(
+        "--out",
+        metavar="DIR",
+        default="graphflow-demo",
+        help="the folder for the DOT/SVG files (default: ./graphflow-demo)",
+    )
+    demo.add_argument("--batch", type=_positive, default=256, help="rows of input (default 256)")
+    demo.set_defaults(run=_demo)
+    bench = commands.add_parser(
+        "bench",
+        help="time the workloads of WORKLOADS.md against NumPy, the peers and the machine",
+        description="Times the benchmark workloads compiled, interpreted and in NumPy (and, "
+        "with --peers, in every installed peer library), with the machine's limits. The "
+        "table goes to stdout, progress to stderr.",
+    )
+    from graphflow.benchmarks.run import add_arguments
+
+    add_arguments(bench)
+    bench.set_defaults(run=_bench)
     dot = commands.add_parser(
         "dot",
         help="write a graph as Graphviz DOT (optionally optimized, optionally as SVG)",
@@ -249,8 +368,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `graphflow` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "bench":
+        args.bench_argv = argv[argv.index("bench") + 1 :]
     if getattr(args, "run", None) is None:
         parser.print_help()
         return 2
