@@ -313,8 +313,10 @@ def run_demo(
     )
     say()
 
-    say(f"4. Time per call, batch of {batch} (median after warm-up; the first call includes")
-    say("   compiling, with an empty JIT cache only on the first run on this machine):")
+    blas = os.environ.get("OMP_NUM_THREADS") or "its default"
+    say(f"4. Time per call, batch of {batch}: median after a warm-up. The first call compiles,")
+    say("   unless the JIT cache already holds the code. The interpreter's matmuls use")
+    say(f"   NumPy's BLAS with OMP_NUM_THREADS={blas}; `graphflow bench` times one thread.")
     say()
     say(_table(rows))
     compiled, interpreted = rows[0], rows[1]
