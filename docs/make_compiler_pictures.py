@@ -54,7 +54,7 @@ def cse_example() -> tuple[list[gf.Tensor], list[gf.Tensor]]:
 
 def expand_example() -> tuple[list[gf.Tensor], list[gf.Tensor]]:
     x = gf.placeholder(gf.float32, [None, 4], name="x")
-    return [gf.nn.softmax(x)], [x]
+    return [gf.nn.softmax(x * 2.0)], [x]
 
 
 def fuse_example() -> tuple[list[gf.Tensor], list[gf.Tensor]]:

@@ -2,7 +2,9 @@
 
 Softmax, LogSoftmax, L2Loss and BiasAdd become the reductions and
 elementwise ops they are made of, so that fusion can merge them with their
-neighbours (a softmax after a matmul, a scaled loss). Each expansion
+neighbours (a scaled loss, a softmax of an elementwise expression). A
+softmax of anything else stays one op: the backend's row kernel beats the
+expanded form (see ROW_KERNELS). Each expansion
 computes exactly what the op's reference kernel computes, in the same order
 of operations.
 """
@@ -16,6 +18,7 @@ import numpy as np
 from graphflow.compiler.passes.base import PassOptions, PassResult
 from graphflow.compiler.program import GraphBuilder, Program
 from graphflow.graph import Operation, Tensor
+from graphflow.ops.registry import ELEMENTWISE, get_op_def
 
 Expansion = Callable[[Operation, list[Tensor], GraphBuilder], list[Tensor]]
 
@@ -79,6 +82,17 @@ EXPANSIONS: dict[str, Expansion] = {
 }
 
 
+# Ops with a row kernel in the backend: it reads each row from memory once
+# and does the max, sum and output passes in L1, where the expanded form
+# reads the input three times. They are expanded only when an elementwise
+# producer could fuse into them (softmax(relu(x) * 3)), saving a pass.
+ROW_KERNELS = frozenset({"Softmax", "LogSoftmax"})
+
+
+def _fusable_producer(t: Tensor) -> bool:
+    return get_op_def(t.op.type).kind == ELEMENTWISE and t.op.type not in ("Const", "Fill")
+
+
 def run(program: Program, options: PassOptions) -> PassResult:
     builder = GraphBuilder(program)
     changes: list[str] = []
@@ -87,7 +101,11 @@ def run(program: Program, options: PassOptions) -> PassResult:
             continue
         expansion = EXPANSIONS.get(op.type)
         inputs = [builder.get(t) for t in op.inputs]
-        if expansion is None or any(t.shape.rank is None for t in inputs):
+        if (
+            expansion is None
+            or any(t.shape.rank is None for t in inputs)
+            or (op.type in ROW_KERNELS and not _fusable_producer(inputs[0]))
+        ):
             builder.copy(op)
             continue
         for old, new in zip(op.outputs, expansion(op, inputs, builder)):

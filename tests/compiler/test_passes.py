@@ -260,17 +260,23 @@ def test_cse_keeps_random_stateful_and_different_ops() -> None:
 
 
 # -- expand --------------------------------------------------------------------------------
-def test_expand_softmax() -> None:
+def test_expand_softmax_of_an_elementwise_expression() -> None:
     x = gf.placeholder(gf.float32, [None, 5])
-    got, _ = apply(expand, [gf.nn.softmax(x)], [x])
-    assert types(got) == ["Placeholder", "Max", "Sub", "Exp", "Sum", "RealDiv"]
+    got, _ = apply(expand, [gf.nn.softmax(x * 2.0)], [x])
+    assert types(got) == ["Placeholder", "Const", "Mul", "Max", "Sub", "Exp", "Sum", "RealDiv"]
+
+
+def test_softmax_of_an_input_keeps_its_row_kernel() -> None:
+    x = gf.placeholder(gf.float32, [None, 5])
+    got, changes = apply(expand, [gf.nn.softmax(x), gf.nn.log_softmax(x)], [x])
+    assert types(got) == ["Placeholder", "Softmax", "LogSoftmax"] and changes == ()
 
 
 def test_expand_log_softmax_l2_loss_bias_add() -> None:
     x = gf.placeholder(gf.float32, [None, 5])
     b = gf.placeholder(gf.float32, [5])
     got, changes = apply(
-        expand, [gf.nn.log_softmax(x), gf.nn.l2_loss(x), gf.nn.bias_add(x, b)], [x, b]
+        expand, [gf.nn.log_softmax(gf.abs(x)), gf.nn.l2_loss(x), gf.nn.bias_add(x, b)], [x, b]
     )
     assert not {"LogSoftmax", "L2Loss", "BiasAdd"} & set(types(got))
     assert len(changes) == 3

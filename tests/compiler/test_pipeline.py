@@ -99,12 +99,11 @@ def _fused_kinds(result) -> list[str]:
     return [op.attrs["body"].pattern for op in result.fused_ops()]
 
 
-def test_w3_softmax_is_at_most_two_fused_nodes() -> None:
+def test_w3_softmax_is_one_row_kernel() -> None:
     x = gf.placeholder(gf.float32, [None, 64])
     y = gf.nn.softmax(x)
     result = optimize(y, [x])
-    assert len(result.fused_ops()) <= 2
-    assert len(result.graph.get_operations()) <= 4  # input, max, fused row kernel (+ spare)
+    assert [op.type for op in result.graph.get_operations()] == ["Placeholder", "Softmax"]
     _compare(y, {x: np.random.default_rng(0).standard_normal((16, 64)).astype(np.float32)})
 
 
