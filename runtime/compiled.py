@@ -10,6 +10,8 @@ data pointers.
 from __future__ import annotations
 
 import ctypes
+import math
+import sys
 import threading
 from collections.abc import Mapping, Sequence
 
@@ -32,6 +34,49 @@ class _Workspace(threading.local):
         if self.buffer.size < size:
             self.buffer = np.empty(max(size, 2 * self.buffer.size), np.uint8)
         return self.buffer
+
+
+class _OutputPool:
+    """Large output arrays, reused once the caller has let go of them.
+
+    A fresh large array costs a page fault per 4 KiB page on its first write
+    (about 10 ms for 64 MiB here, more than the kernel that fills it), and
+    glibc returns allocations above 32 MiB to the kernel when they are freed.
+    So the executable keeps the last `_PER_SHAPE` large outputs of each shape
+    and hands one out again when nothing but the pool refers to it (its
+    reference count says so: views, memoryviews and buffers all hold a
+    reference). In a loop `y = sess.run(...)`, two arrays alternate.
+    """
+
+    MIN_BYTES = 1 << 20
+    _PER_SHAPE = 2
+    _SHAPES = 4
+
+    def __init__(self) -> None:
+        self._arrays: dict[tuple, list[np.ndarray]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        key = (shape, dtype)
+        with self._lock:  # two threads must never take the same free array
+            arrays = self._arrays.get(key)
+            if arrays is None:
+                if len(self._arrays) >= self._SHAPES:
+                    self._arrays.pop(next(iter(self._arrays)))
+                arrays = self._arrays[key] = []
+            for index in range(len(arrays)):
+                # 2: the list's reference and getrefcount's argument.
+                if sys.getrefcount(arrays[index]) == 2:
+                    array = arrays[index]
+                    if array.shape == shape and array.flags.c_contiguous:
+                        array.flags.writeable = True  # the caller may have frozen it
+                        return array
+                    arrays.pop(index)  # reshaped in place by its last user
+                    break
+            array = np.empty(shape, dtype)
+            if len(arrays) < self._PER_SHAPE:
+                arrays.append(array)
+            return array
 
 
 def compile_reason(program: Program) -> str | None:
@@ -64,11 +109,12 @@ class CompiledExecutable:
         self._entry = signature(address)
         self._state = state
         self._workspace = _Workspace()
+        self._pool = _OutputPool()
         outputs = list(self.lowered.outputs)
         self._fetch_index = [
             outputs.index(f) if isinstance(f, Tensor) else None for f in self.program.fetches
         ]
-        self._output_dtypes = [t.dtype.np for t in outputs]
+        self._output_dtypes = [np.dtype(t.dtype.np) for t in outputs]
         self._consts = self.lowered.consts
         self._planner = self.lowered.planner
         self._call_plans: dict[tuple[tuple[int, ...], ...], tuple] = {}
@@ -119,7 +165,12 @@ class CompiledExecutable:
         call_plan = self._call_plans.get(key)
         if call_plan is None:
             call_plan = self._call_plan(key)
-        outputs = [np.empty(shape, dtype) for shape, dtype in call_plan[0]]
+        outputs = [
+            np.empty(shape, dtype)
+            if nbytes < _OutputPool.MIN_BYTES
+            else self._pool.take(shape, dtype)
+            for shape, dtype, nbytes in call_plan[0]
+        ]
         if self.lowered.scratch:
             status = self._entry(
                 *inputs, *outputs, *self._fixed, self._workspace.get(call_plan[1]), call_plan[2]
@@ -148,7 +199,10 @@ class CompiledExecutable:
     def _call_plan(self, shapes: tuple[tuple[int, ...], ...]) -> tuple:
         plan = self._planner.plan(shapes)
         entry = (
-            tuple(zip(plan.output_shapes, self._output_dtypes)),
+            tuple(
+                (shape, dtype, math.prod(shape) * dtype.itemsize)
+                for shape, dtype in zip(plan.output_shapes, self._output_dtypes)
+            ),
             plan.workspace_bytes,
             plan.slots,
         )

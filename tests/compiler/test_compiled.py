@@ -210,3 +210,26 @@ def test_reduction_group_computes_side_outputs() -> None:
         assert sess.cache_info().fallbacks == ()
     for a, b in zip(got, want):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_large_outputs_reuse_memory_only_after_the_caller_lets_go() -> None:
+    x = gf.placeholder(gf.float32, [None])
+    y = x * 2.0
+    n = 1 << 19  # 2 MiB of float32: a pooled output
+    with gf.Session(mode="compiled") as sess:
+        run = sess.make_callable(y, feed_list=[x])
+        first = run(np.ones(n, np.float32))
+        view = first[::2]  # a view keeps the array alive as well
+        address = first.ctypes.data
+        del first
+        second = run(np.full(n, 2.0, np.float32))
+        third = run(np.full(n, 3.0, np.float32))
+        assert np.all(view == 2.0) and np.all(second == 4.0) and np.all(third == 6.0)
+        assert second.ctypes.data != address and third.ctypes.data != address
+        del view
+        frozen = second
+        frozen.flags.writeable = False
+        del frozen, second
+        fourth = run(np.full(n, 4.0, np.float32))  # reuses a released array
+        assert np.all(fourth == 8.0) and np.all(third == 6.0) and fourth.flags.writeable
+        assert fourth.ctypes.data == address  # the first array, free again
