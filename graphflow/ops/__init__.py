@@ -36,4 +36,4 @@ Tensor._operators.update(
     }
 )
 
-from graphflow.ops import gradients_math  # noqa: F401, E402 - the gradient rules, installed into the registry
+from graphflow.ops import gradients_array, gradients_math, gradients_nn  # noqa: F401, E402 - the gradient rules, installed into the registry
