@@ -110,6 +110,7 @@ class CompiledExecutable:
         self._state = state
         self._workspace = _Workspace()
         self._pool = _OutputPool()
+        self._static_plan: tuple | None = None  # set by _prepare when every fed shape is known
         outputs = list(self.lowered.outputs)
         self._fetch_index = [
             outputs.index(f) if isinstance(f, Tensor) else None for f in self.program.fetches
@@ -161,16 +162,17 @@ class CompiledExecutable:
             if not array.flags.c_contiguous:
                 inputs = [a if a.flags.c_contiguous else np.ascontiguousarray(a) for a in inputs]
                 break
-        key = tuple([a.shape for a in inputs])
-        call_plan = self._call_plans.get(key)
+        call_plan = self._static_plan
         if call_plan is None:
-            call_plan = self._call_plan(key)
-        outputs = [
-            np.empty(shape, dtype)
-            if nbytes < _OutputPool.MIN_BYTES
-            else self._pool.take(shape, dtype)
-            for shape, dtype, nbytes in call_plan[0]
-        ]
+            key = tuple([a.shape for a in inputs])
+            call_plan = self._call_plans.get(key)
+            if call_plan is None:
+                call_plan = self._call_plan(key)
+        if call_plan[3]:
+            take = self._pool.take
+            outputs = [take(s, d) if pooled else np.empty(s, d) for s, d, pooled in call_plan[0]]
+        else:
+            outputs = [np.empty(s, d) for s, d, _ in call_plan[0]]
         if self.lowered.scratch:
             status = self._entry(
                 *inputs, *outputs, *self._fixed, self._workspace.get(call_plan[1]), call_plan[2]
@@ -197,15 +199,13 @@ class CompiledExecutable:
         return user.error(errors.InvalidArgumentError, text)
 
     def _call_plan(self, shapes: tuple[tuple[int, ...], ...]) -> tuple:
+        """(output specs, workspace bytes, slots, any output pooled) for these input shapes."""
         plan = self._planner.plan(shapes)
-        entry = (
-            tuple(
-                (shape, dtype, math.prod(shape) * dtype.itemsize)
-                for shape, dtype in zip(plan.output_shapes, self._output_dtypes)
-            ),
-            plan.workspace_bytes,
-            plan.slots,
+        specs = tuple(
+            (shape, dtype, math.prod(shape) * dtype.itemsize >= _OutputPool.MIN_BYTES)
+            for shape, dtype in zip(plan.output_shapes, self._output_dtypes)
         )
+        entry = (specs, plan.workspace_bytes, plan.slots, any(p for _, _, p in specs))
         if len(self._call_plans) > 64:
             self._call_plans.clear()
         self._call_plans[shapes] = entry
@@ -219,6 +219,9 @@ class CompiledExecutable:
                 state.read_variable(variable)  # raises FailedPreconditionError if uninitialized
         variables = [state.buffer(op) for op in self.lowered.variables]
         self._fixed = (*self._consts, *variables)
+        shapes = [t.shape.as_list() if t.shape.rank is not None else None for t in self.fed]
+        if all(s is not None and None not in s for s in shapes):  # one plan serves every run
+            self._static_plan = self._call_plan(tuple(tuple(s) for s in shapes))  # type: ignore[union-attr]
 
     def _mark_written(self) -> None:
         for variable in self._written:

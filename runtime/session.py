@@ -445,12 +445,13 @@ class _FeedChecker:
             dims = t.shape.dims
             exact = tuple(dims) if dims is not None and None not in dims else None
             known = [(a, d) for a, d in enumerate(dims or ()) if d is not None]
-            self._specs.append((t, t.dtype.np, t.shape.rank, exact, known))
+            self._specs.append((t, np.dtype(t.dtype.np), t.shape.rank, exact, known))
 
     def __call__(self, values: list[Any]) -> list[np.ndarray]:
         for k, (tensor, dtype, rank, exact, known) in enumerate(self._specs):
             v = values[k]
-            if type(v) is not np.ndarray or v.dtype != dtype:
+            # Native dtypes are singletons: `is` is the fast test, `!=` the exact one.
+            if type(v) is not np.ndarray or (v.dtype is not dtype and v.dtype != dtype):
                 values[k] = check_feed(tensor, v)
             elif exact is not None:
                 if v.shape != exact:
