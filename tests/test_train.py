@@ -373,3 +373,104 @@ def test_compute_gradients_errors() -> None:
     x = gf.Variable(np.int32(2), name="x")
     with _raises(errors.InvalidArgumentError, here, "cannot differentiate", "int32"):
         opt.compute_gradients(x * 2)
+
+
+# -- minimize: through gf.gradients ---------------------------------------------------------
+@pytest.mark.parametrize("mode", ["interpreted", "compiled"])
+def test_minimize_matches_numpy_momentum(mode: str) -> None:
+    rng = np.random.default_rng(1)
+    xs = rng.standard_normal((8, 3)).astype(np.float32)
+    ys = rng.standard_normal((8, 2)).astype(np.float32)
+    w0 = rng.standard_normal((3, 2)).astype(np.float32)
+    x = gf.placeholder(gf.float32, [None, 3])
+    y = gf.placeholder(gf.float32, [None, 2])
+    w = gf.Variable(w0, name="w")
+    b = gf.Variable(np.zeros(2, np.float32), name="b")
+    unused = gf.Variable(np.ones(2, np.float32), name="unused")
+    loss = gf.reduce_mean(gf.square(gf.matmul(x, w) + b - y))
+    opt = gf.train.MomentumOptimizer(0.1, 0.5)
+    pairs = opt.compute_gradients(loss)
+    assert [v for _, v in pairs] == [w, b, unused]
+    assert pairs[2][0] is None and pairs[0][0] is not None
+    train_op = opt.minimize(loss, var_list=[w, b, unused])
+    assert opt.get_slot(unused, "momentum") is None
+    expected_w, expected_b = w0.copy(), np.zeros(2, np.float32)
+    acc_w, acc_b = np.zeros_like(expected_w), np.zeros_like(expected_b)
+    with gf.Session(mode=mode) as sess:
+        sess.run(gf.global_variables_initializer())
+        for _ in range(3):
+            # The fetched loss is the one before this step's update.
+            _, loss_value = sess.run([train_op, loss], {x: xs, y: ys})
+            residual = xs @ expected_w + expected_b - ys
+            np.testing.assert_allclose(loss_value, np.mean(residual**2), rtol=1e-5)
+            grad_out = 2.0 * residual / residual.size
+            acc_w = acc_w * 0.5 + xs.T @ grad_out
+            acc_b = acc_b * 0.5 + grad_out.sum(axis=0)
+            expected_w -= 0.1 * acc_w
+            expected_b -= 0.1 * acc_b
+        np.testing.assert_allclose(sess.run(w), expected_w, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(sess.run(b), expected_b, rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(sess.run(unused), np.ones(2))
+
+
+def test_minimize_without_any_gradient_raises() -> None:
+    gf.Variable([1.0], name="w")  # the only trainable variable; the loss ignores it
+    x = gf.placeholder(gf.float32, [None])
+    with _raises(
+        errors.InvalidArgumentError,
+        "test_train.py:",
+        "No gradients provided for any variable",
+        "[w]",
+    ):
+        gf.train.AdamOptimizer().minimize(gf.reduce_sum(x * 2.0))
+
+
+def _mlp_step(optimizer: gf.train.Optimizer) -> dict[str, Any]:
+    # Initial values are constants: the initializer compiles too, so any fallback
+    # cache_info() reports comes from the training step.
+    rng = np.random.default_rng(7)
+    x = gf.placeholder(gf.float32, [None, 6], name="x")
+    labels = gf.placeholder(gf.int64, [None], name="labels")
+    w1 = gf.Variable(rng.normal(0, 0.5, (6, 16)).astype(np.float32), name="w1")
+    b1 = gf.Variable(gf.zeros([16]), name="b1")
+    w2 = gf.Variable(rng.normal(0, 0.5, (16, 3)).astype(np.float32), name="w2")
+    b2 = gf.Variable(gf.zeros([3]), name="b2")
+    logits = gf.matmul(gf.nn.relu(gf.matmul(x, w1) + b1), w2) + b2
+    loss = gf.reduce_mean(
+        gf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+    )
+    step = gf.train.get_or_create_global_step()
+    train_op = optimizer.minimize(loss, global_step=step)
+    return {
+        "x": x,
+        "labels": labels,
+        "loss": loss,
+        "train_op": train_op,
+        "watch": [w1, b1, w2, b2, step],
+        "init": gf.global_variables_initializer(),
+    }
+
+
+def test_compiled_training_step_matches_interpreted_with_no_fallback() -> None:
+    rng = np.random.default_rng(5)
+    xs = rng.standard_normal((32, 6)).astype(np.float32)
+    ys = rng.integers(0, 3, 32)
+    g = _mlp_step(gf.train.AdamOptimizer(0.05))
+    traces = {}
+    for mode in ("interpreted", "compiled"):
+        with gf.Session(mode=mode) as sess:
+            sess.run(g["init"])
+            trace = []
+            for t in range(5):
+                batch = slice(8 * (t % 4), 8 * (t % 4) + 8)
+                _, loss_value = sess.run(
+                    [g["train_op"], g["loss"]], {g["x"]: xs[batch], g["labels"]: ys[batch]}
+                )
+                trace.append([loss_value, *sess.run(g["watch"])])
+            if mode == "compiled":
+                assert sess.cache_info().fallbacks == ()
+            traces[mode] = trace
+    for t, (a, b) in enumerate(zip(traces["interpreted"], traces["compiled"])):
+        for k, (u, v) in enumerate(zip(a, b)):
+            np.testing.assert_allclose(v, u, rtol=1e-4, atol=1e-6, err_msg=f"step {t} value {k}")
+    assert traces["compiled"][-1][-1] == 5  # the global step
