@@ -254,13 +254,13 @@ def _mlp_inference(scale: float, batch: int) -> Case:
 
 
 def _mlp_training_step(scale: float) -> Case:
-    """One SGD step with a backward pass written by hand in graph ops.
+    """One SGD step: `gf.train.GradientDescentOptimizer(0.01).minimize(loss)`.
 
-    Gradients of mean(sparse softmax cross-entropy): d logits = (softmax -
-    one_hot(labels)) / batch; through `h @ w + b`: dW = h^T d, db = sum(d, 0),
-    dh = d W^T; through relu: where(h > 0, dh, 0). The updates run after every
-    gradient and the loss are computed (control dependencies), so they all
-    see the variables before the step, as the NumPy step does.
+    graphflow derives the backward pass with `gf.gradients`; NumPy's step is
+    written by hand: d logits = (softmax - one_hot(labels)) / batch; through
+    `h @ w + b`: dW = h^T d, db = sum(d, 0), dh = d W^T; through relu:
+    where(h > 0, dh, 0). Both update every variable from the values before
+    the step, and the loss is that of the variables before the step.
     """
     batch = _scaled(128, scale)
     classes = MLP_SIZES[-1]
@@ -282,28 +282,7 @@ def _mlp_training_step(scale: float) -> Case:
             loss = gf.reduce_mean(
                 gf.nn.sparse_softmax_cross_entropy_with_logits(labels=yp, logits=logits)
             )
-            d3 = (gf.nn.softmax(logits) - gf.one_hot(yp, classes, dtype=gf.float32)) / float(batch)
-            d2 = gf.where(
-                gf.greater(h2, 0.0), gf.matmul(d3, w3, transpose_b=True), gf.zeros_like(h2)
-            )
-            d1 = gf.where(
-                gf.greater(h1, 0.0), gf.matmul(d2, w2, transpose_b=True), gf.zeros_like(h1)
-            )
-            gradients = [
-                gf.matmul(xp, d1, transpose_a=True),
-                gf.reduce_sum(d1, axis=0),
-                gf.matmul(h1, d2, transpose_a=True),
-                gf.reduce_sum(d2, axis=0),
-                gf.matmul(h2, d3, transpose_a=True),
-                gf.reduce_sum(d3, axis=0),
-            ]
-            with gf.control_dependencies([loss, *gradients]):
-                train = gf.group(
-                    *[
-                        gf.assign_sub(v, LEARNING_RATE * g)
-                        for v, g in zip((w1, b1, w2, b2, w3, b3), gradients)
-                    ]
-                )
+            train = gf.train.GradientDescentOptimizer(LEARNING_RATE).minimize(loss)
             return [loss, train], {xp: x, yp: labels}
 
         return _graph_of(make)
@@ -394,10 +373,8 @@ WORKLOADS: tuple[Workload, ...] = (
         "W6",
         "MLP training step",
         "one SGD step (lr 0.01) of the W5 MLP on its six variables: sparse softmax "
-        "cross-entropy with int64 labels, loss fetched; the backward pass is written by "
-        "hand in graph ops (matmul transposes, where(h > 0), softmax - one_hot) with "
-        "assign_sub updates grouped by gf.group, and becomes "
-        "GradientDescentOptimizer(0.01).minimize(loss) once autodiff lands",
+        "cross-entropy with int64 labels, loss fetched; "
+        "gf.train.GradientDescentOptimizer(0.01).minimize(loss) (NumPy: backward by hand)",
         "batch 128",
         "GFLOP/s",
         _mlp_training_step,
