@@ -354,7 +354,11 @@ info = {}
 if mode == "numpy":
     value = case.numpy(np.float32)()
 elif mode.startswith("peer:"):
-    value = adapter.prepare(contender.variant, workload, case).call()
+    try:
+        value = adapter.prepare(contender.variant, workload, case).call()
+    except peers.Unsupported as e:
+        print(json.dumps({"unsupported": str(e)}))
+        sys.exit(0)
 else:
     graph, fetches, feeds = case.build()
     session = gf.Session(graph=graph, mode=mode)
@@ -381,6 +385,8 @@ def _fresh_process(
     if done.returncode != 0:
         raise RuntimeError(f"the process failed: {done.stderr.strip()[-2000:]}")
     report = json.loads(done.stdout.strip().splitlines()[-1])
+    if "unsupported" in report:
+        raise peer_adapters.Unsupported(report["unsupported"])
     with np.load(out) as arrays:
         report["values"] = [arrays[k] for k in sorted(arrays.files, key=lambda k: int(k[4:]))]
     report["process_s"] = process
@@ -424,6 +430,11 @@ def _cold_start(
                     else:
                         cache_dir = os.path.join(scratch, "cache")
                     runs.append(_fresh_process(mode, workload, scale, cache_dir, scratch))
+            except peer_adapters.Unsupported as e:
+                result.status, result.reason = "skipped", str(e)
+                log(f"  {label}: skipped: {e}")
+                results.append(result)
+                continue
             except (RuntimeError, OSError, ValueError) as e:
                 result.status, result.reason = "failed", f"{type(e).__name__}: {e}"
                 log(f"  {label}: failed: {result.reason}")
