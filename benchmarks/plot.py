@@ -60,10 +60,11 @@ def plot_speedups(report: dict[str, Any], path: str | os.PathLike[str]) -> None:
     ids, contenders = speedups(report)
     figure, axes = plt.subplots(figsize=(max(6.0, 1.2 * len(ids) + 3.0), 4.5))
     width = 0.8 / max(1, len(contenders))
+    colors = plt.get_cmap("tab20").colors  # distinct for up to 20 contenders
     for k, (label, values) in enumerate(contenders.items()):
         xs = [i + (k - (len(contenders) - 1) / 2) * width for i in range(len(ids))]
         heights = [v if v is not None else 0.0 for v in values]
-        axes.bar(xs, heights, width, label=label)
+        axes.bar(xs, heights, width, label=label, color=colors[k % len(colors)])
     axes.axhline(1.0, color="black", linewidth=0.8)
     axes.set_yscale("log")
     axes.set_xticks(range(len(ids)), ids)
