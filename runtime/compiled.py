@@ -22,6 +22,7 @@ from graphflow.compiler.jit import get_jit
 from graphflow.compiler.lowering.module import Lowered, lower, lowerable
 from graphflow.compiler.program import Program
 from graphflow.graph import Operation, Tensor
+from graphflow.ops.registry import RANDOM, get_op_def
 
 
 class _Workspace(threading.local):
@@ -82,7 +83,19 @@ class _OutputPool:
 def compile_reason(program: Program) -> str | None:
     """None if the optimized program compiles; else why not (the ops without a lowering)."""
     missing = lowerable(program)
-    return f"no compiled lowering yet for {', '.join(missing)}" if missing else None
+    if not missing:
+        return None
+    random = [t for t in missing if get_op_def(t).kind == RANDOM]
+    others = [t for t in missing if t not in random]
+    reasons = []
+    if others:
+        reasons.append(f"no compiled lowering yet for {', '.join(others)}")
+    if random:
+        reasons.append(
+            f"random ops ({', '.join(random)}) run interpreted, so that both modes draw "
+            "the same numbers from NumPy's generators"
+        )
+    return "; ".join(reasons)
 
 
 class CompiledExecutable:
