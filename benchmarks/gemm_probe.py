@@ -36,6 +36,7 @@ from llvmlite import ir  # noqa: E402
 
 from graphflow.compiler.jit import get_jit  # noqa: E402
 from graphflow.compiler.lowering.gemm import default_tiling, emit_gemm, workspace_elements  # noqa: E402
+from graphflow.compiler.lowering.irutil import with_vector_width  # noqa: E402
 
 SHAPES = [
     (256, 256, 256),
@@ -48,13 +49,6 @@ SHAPES = [
     (1, 784, 512),  # batch 1
 ]
 _I64, _PTR = ctypes.c_int64, ctypes.c_void_p
-
-
-def with_vector_width(text: str) -> str:
-    """The function attributes graphflow's module lowering adds (512-bit vectors)."""
-    lines = [line + " #0" if line.startswith("define ") else line for line in text.splitlines()]
-    lines.append('attributes #0 = { "prefer-vector-width"="512" "min-legal-vector-width"="512" }')
-    return "\n".join(lines) + "\n"
 
 
 def compile_gemm(
