@@ -13,7 +13,8 @@ import ctypes
 import math
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -199,6 +200,64 @@ class CompiledExecutable:
         if self._identity_fetch:
             return outputs  # type: ignore[return-value]
         return [None if i is None else outputs[i] for i in self._fetch_index]
+
+    def direct_call(self, feeds: Sequence[tuple[np.dtype, tuple[int, ...]]]) -> Callable | None:
+        """A leaner `call` for the common case, or None where it does not apply.
+
+        `feeds` gives the dtype and exact shape each fed array must have. The
+        function returned takes the arrays positionally and returns the list
+        of fetched arrays, or None when an array is not exactly as expected
+        (then the caller takes the general path, which converts or raises).
+        It applies after a first run, when every shape is known, no output is
+        pooled, the program needs no workspace and fetches each output once:
+        then a run is the checks, the output allocations and the native call.
+        """
+        if self._fixed is None:
+            return None  # not run yet: variables may still be uninitialized
+        plan = self._static_plan
+        if plan is None or plan[3] or self.lowered.scratch or not self._identity_fetch:
+            return None
+        if self._written_pending or len(feeds) != len(self.fed):
+            return None
+        entry, fixed, failure = self._entry, self._fixed, self._failure
+        outputs = [(shape, dtype) for shape, dtype, _ in plan[0]]
+        empty, ndarray = np.empty, np.ndarray
+        if len(feeds) == 1 and len(outputs) == 1:
+            ((dtype, shape),) = feeds
+            ((out_shape, out_dtype),) = outputs
+
+            def one(v: Any) -> list[np.ndarray] | None:
+                if (
+                    type(v) is not ndarray
+                    or v.dtype is not dtype
+                    or v.shape != shape
+                    or not v.flags.c_contiguous
+                ):
+                    return None
+                out = empty(out_shape, out_dtype)
+                status = entry(v, out, *fixed)
+                if status:
+                    raise failure(status)
+                return [out]
+
+            return one
+
+        def many(*values: Any) -> list[np.ndarray] | None:
+            for v, (dtype, shape) in zip(values, feeds):
+                if (
+                    type(v) is not ndarray
+                    or v.dtype is not dtype
+                    or v.shape != shape
+                    or not v.flags.c_contiguous
+                ):
+                    return None
+            outs = [empty(s, d) for s, d in outputs]
+            status = entry(*values, *outs, *fixed)
+            if status:
+                raise failure(status)
+            return outs
+
+        return many
 
     def _failure(self, status: int) -> errors.GraphflowError:
         """The error a checked kernel reported: its op, and the bad value it recorded."""

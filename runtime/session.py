@@ -318,11 +318,16 @@ class Session:
         kind = type(fetches)
         single = not isinstance(fetches, list | tuple)
 
+        direct = executable.direct_call(checker.exact())  # this is not the first run
+
         def entry(feed: Mapping[Any, Any] | None) -> Any:
             if self._closed:
                 self._check_open()
-            values = executable.call(checker([feed[k] for k in user_keys]))  # type: ignore[index]
-            return values[0] if single else kind(values)
+            values = [feed[k] for k in user_keys]  # type: ignore[index]
+            result = None if direct is None else direct(*values)
+            if result is None:
+                result = executable.call(checker(values))
+            return result[0] if single else kind(result)
 
         self._fast_runs[_fast_key(fetches, feed_dict)] = entry
 
@@ -344,11 +349,20 @@ class Session:
             checker = _FeedChecker(keys)
             count = len(keys)
             rebuild = structure.rebuild
+            exact = checker.exact()
+            direct: list[Any] = [None]  # built after the first run
 
             def compiled_call(*feed_values: Any, **kwargs: Any) -> Any:
                 if self._closed or len(feed_values) != count:
                     return call(*feed_values)  # raises the right error
-                return rebuild(executable.call(checker(list(feed_values))))
+                if direct[0] is not None:
+                    values = direct[0](*feed_values)
+                    if values is not None:
+                        return rebuild(values)
+                values = executable.call(checker(list(feed_values)))
+                if direct[0] is None:
+                    direct[0] = executable.direct_call(exact)
+                return rebuild(values)
 
         def call(*feed_values: Any, **kwargs: Any) -> Any:
             self._check_open()
@@ -446,6 +460,11 @@ class _FeedChecker:
             exact = tuple(dims) if dims is not None and None not in dims else None
             known = [(a, d) for a, d in enumerate(dims or ()) if d is not None]
             self._specs.append((t, np.dtype(t.dtype.np), t.shape.rank, exact, known))
+
+    def exact(self) -> list[tuple[np.dtype, tuple[int, ...]]]:
+        """(dtype, shape) of each feed when every shape is fully known, else []."""
+        specs = [(dtype, exact) for _, dtype, _, exact, _ in self._specs]
+        return specs if all(exact is not None for _, exact in specs) else []
 
     def __call__(self, values: list[Any]) -> list[np.ndarray]:
         for k, (tensor, dtype, rank, exact, known) in enumerate(self._specs):

@@ -233,3 +233,25 @@ def test_large_outputs_reuse_memory_only_after_the_caller_lets_go() -> None:
         fourth = run(np.full(n, 4.0, np.float32))  # reuses a released array
         assert np.all(fourth == 8.0) and np.all(third == 6.0) and fourth.flags.writeable
         assert fourth.ctypes.data == address  # the first array, free again
+
+
+def test_the_direct_dispatch_path_still_checks_every_feed() -> None:
+    x = gf.placeholder(gf.float32, [2, 3])
+    y = x * 2.0
+    with gf.Session(mode="compiled") as sess:
+        run = sess.make_callable(y, feed_list=[x])
+        good = np.ones((2, 3), np.float32)
+        for _ in range(3):  # the first call builds the direct path, the others take it
+            np.testing.assert_array_equal(run(good), 2 * good)
+            np.testing.assert_array_equal(sess.run(y, {x: good}), 2 * good)
+        wide = np.arange(12, dtype=np.float32).reshape(2, 6)[:, ::2]  # not contiguous
+        np.testing.assert_array_equal(run(wide), 2 * wide)
+        np.testing.assert_array_equal(sess.run(y, {x: wide}), 2 * wide)
+        as_double = np.full((2, 3), 1.5)  # float64 converts, as in TF1
+        np.testing.assert_array_equal(run(as_double), np.full((2, 3), 3.0, np.float32))
+        np.testing.assert_array_equal(run([[1, 2, 3], [4, 5, 6]])[1], [8.0, 10.0, 12.0])
+        for bad in (np.ones((3, 2), np.float32), np.ones((2, 3, 1), np.float32)):
+            with pytest.raises(gf.errors.InvalidArgumentError, match=r"\(2, 3\)"):
+                run(bad)
+            with pytest.raises(gf.errors.InvalidArgumentError, match=r"\(2, 3\)"):
+                sess.run(y, {x: bad})
