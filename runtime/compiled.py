@@ -209,19 +209,40 @@ class CompiledExecutable:
         of fetched arrays, or None when an array is not exactly as expected
         (then the caller takes the general path, which converts or raises).
         It applies after a first run, when every shape is known, no output is
-        pooled, the program needs no workspace and fetches each output once:
+        pooled and the program fetches each output once:
         then a run is the checks, the output allocations and the native call.
         """
         if self._fixed is None:
             return None  # not run yet: variables may still be uninitialized
         plan = self._static_plan
-        if plan is None or plan[3] or self.lowered.scratch or not self._identity_fetch:
+        if plan is None or plan[3] or not self._identity_fetch:
             return None
         if self._written_pending or len(feeds) != len(self.fed):
             return None
-        entry, fixed, failure = self._entry, self._fixed, self._failure
+        entry, failure = self._entry, self._failure
         outputs = [(shape, dtype) for shape, dtype, _ in plan[0]]
         empty, ndarray = np.empty, np.ndarray
+        if self.lowered.scratch:
+            # The workspace is per thread: fetched on each call, as `call` does.
+            workspace, nbytes, slots, fixed_part = self._workspace, plan[1], plan[2], self._fixed
+
+            def many_scratch(*values: Any) -> list[np.ndarray] | None:
+                for v, (dtype, shape) in zip(values, feeds):
+                    if (
+                        type(v) is not ndarray
+                        or v.dtype is not dtype
+                        or v.shape != shape
+                        or not v.flags.c_contiguous
+                    ):
+                        return None
+                outs = [empty(s, d) for s, d in outputs]
+                status = entry(*values, *outs, *fixed_part, workspace.get(nbytes), slots)
+                if status:
+                    raise failure(status)
+                return outs
+
+            return many_scratch
+        fixed = self._fixed
         if len(feeds) == 1 and len(outputs) == 1:
             ((dtype, shape),) = feeds
             ((out_shape, out_dtype),) = outputs
