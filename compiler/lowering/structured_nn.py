@@ -237,12 +237,21 @@ def _softmax_rule(log: bool) -> Rule:
             row = _Row(ctx, rows, source, start, x.dtype)
             out = _Row(ctx, rows, target, start, y.dtype)
             peak = row.max()
-            total = row.exp_sum(peak)
-            lse = row.log(total) if log else None
-            with for_range(b, rows.n, "write") as k:
-                shifted = b.fsub(row.load(k), peak)
-                value = b.fsub(shifted, lse) if log else b.fdiv(row.exp(shifted), total)
-                b.store(value, out.address(k))
+            if log:
+                lse = row.log(row.exp_sum(peak))
+                with for_range(b, rows.n, "write") as k:
+                    b.store(b.fsub(b.fsub(row.load(k), peak), lse), out.address(k))
+            else:
+                # exp once per element: the exponentials go to the output row
+                # (in L1 by the time the division pass reads them back).
+                def exp_step(k: ir.Value, accs: list[ir.Value]) -> list[ir.Value]:
+                    e = row.exp(b.fsub(row.load(k), peak))
+                    b.store(e, out.address(k))
+                    return [b.fadd(accs[0], e, flags=_FAST)]
+
+                (total,) = _fold(b, rows.n, [ir.Constant(row.type, 0.0)], exp_step, "sum")
+                with for_range(b, rows.n, "write") as k:
+                    b.store(b.fdiv(out.load(k), total), out.address(k))
         lowering.call_kernel(kb.finish(), [x, y])
 
     return rule
