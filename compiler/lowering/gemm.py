@@ -47,6 +47,7 @@ _ALIGN = 64  # bytes: one cache line, one 512-bit vector
 _UNROLL = 4  # k steps per iteration of the micro-kernel loop (LLVM leaves it rolled)
 # The single-row path's strips: (vectors per strip, partial sums per vector), widest first.
 _ROW_STRIPS = ((16, 1), (1, 4))
+_ROW_AHEAD = 4  # rows of B prefetched ahead by the one-row path
 
 
 @dataclasses.dataclass(frozen=True)
@@ -797,12 +798,22 @@ class _GemmEmitter:
             align = ir.Constant(I32, self.size)
             zero = ir.Constant(vector, None)
 
+        prefetch = self._intrinsic("llvm.prefetch.p0", VOID, [I8P, I32, I32, I32])
+        read, keep, data = (ir.Constant(I32, n) for n in (0, 3, 1))
+        lines = count * lanes * self.size // _ALIGN if mask is None else 0
+
         def steps(width: int) -> Callable[[ir.Value, list[ir.Value]], list[ir.Value]]:
             def body(k: ir.Value, sums: list[ir.Value]) -> list[ir.Value]:
                 for s in range(width):
                     ks = b.add(k, const(s), flags=["nsw"])
                     a = self._splat(b.load(self._at(self.A, b.mul(ks, self.a_cs))), vector)
                     row = self._at(columns, b.mul(ks, self.b_rs))
+                    # B streams from L3 or memory: ask for the row _ROW_AHEAD
+                    # steps ahead (a prefetch never faults: plain GEP).
+                    ahead = b.gep(row, [b.mul(const(_ROW_AHEAD), self.b_rs)])
+                    for line in range(lines):
+                        at = b.gep(ahead, [const(line * _ALIGN // self.size)])
+                        b.call(prefetch, [b.bitcast(at, I8P), read, keep, data])
                     for v in range(count):
                         at = self._at(row, const(v * lanes))
                         if mask is None:
