@@ -16,6 +16,7 @@ of everything their code depends on, so a cache hit skips emitting their IR.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import dataclasses
 import hashlib
@@ -23,8 +24,8 @@ import os
 import pathlib
 import tempfile
 import threading
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import llvmlite
 import llvmlite.binding as llvm
@@ -143,7 +144,12 @@ class JIT:
             h.update(b"\0")
         return h.hexdigest()
 
-    def optimize(self, module: llvm.ModuleRef, pipeline: str = "O3") -> None:
+    def optimize(
+        self,
+        module: llvm.ModuleRef,
+        pipeline: str = "O3",
+        machine: llvm.TargetMachine | None = None,
+    ) -> None:
         """Runs an IR pipeline on `module`.
 
         "O3": O3 with loop vectorization, without SLP vectorization.
@@ -157,13 +163,13 @@ class JIT:
             options = llvm.create_pipeline_tuning_options(speed_level=3)
             options.loop_vectorization = True
             options.slp_vectorization = False
-            builder = llvm.create_pass_builder(self._machine, options)
+            builder = llvm.create_pass_builder(machine or self._machine, options)
             builder.getModulePassManager().run(module, builder)
             return
         if pipeline != "light":
             raise errors.InternalError(f"JIT: unknown pipeline {pipeline!r}")
         builder = llvm.create_pass_builder(
-            self._machine, llvm.create_pipeline_tuning_options(speed_level=0)
+            machine or self._machine, llvm.create_pipeline_tuning_options(speed_level=0)
         )
         passes = llvm.create_new_module_pass_manager()
         passes.add_always_inliner_pass()
@@ -179,9 +185,9 @@ class JIT:
         self.optimize(module)
         return str(module)
 
-    def _parse(self, ir_text: str) -> llvm.ModuleRef:
+    def _parse(self, ir_text: str, context: Any = None) -> llvm.ModuleRef:
         try:
-            module = llvm.parse_assembly(ir_text)
+            module = llvm.parse_assembly(ir_text, context)
             module.verify()
         except RuntimeError as e:
             raise errors.InternalError(f"the generated LLVM IR is invalid: {e}") from None
@@ -235,6 +241,88 @@ class JIT:
         self._engine.add_object_file(obj)
         self._engine.finalize_object()
 
+    def compile_with(
+        self, libraries: Sequence[LibraryFunction], ir_text: str, names: list[str]
+    ) -> dict[str, int]:
+        """`compile`, after loading the library functions the module calls.
+
+        What the disk cache lacks is compiled in parallel, one thread per
+        core: each thread has its own LLVM context and target machine (an
+        LLVM context and a target machine serve one thread at a time), and
+        LLVM runs without the GIL. Emitting the IR stays in this thread.
+        """
+        pending = [f for f in libraries if f.symbol not in self._libraries]
+        key = self.key(ir_text)
+        main_loaded = key in self._loaded and all(n in self._loaded[key] for n in names)
+        jobs = [(self.key(f"{f.symbol} {f.pipeline}"), f.emit, f.pipeline) for f in pending]
+        if not main_loaded:
+            jobs.append((key, lambda: ir_text, "O3"))
+        payloads = self._object_codes(jobs)
+        for function, payload in zip(pending, payloads):
+            with self._lock:
+                if function.symbol in self._libraries:
+                    continue
+                self._add_object(payload)
+                if not self._engine.get_function_address(function.symbol):
+                    raise errors.InternalError(f"JIT: no symbol {function.symbol} in its library")
+                self._libraries.add(function.symbol)
+        if main_loaded:
+            return {n: self._loaded[key][n] for n in names}
+        return self._load_module(key, payloads[-1], names)
+
+    def _object_codes(self, jobs: list[tuple[str, Callable[[], str], str]]) -> list[bytes]:
+        """Machine code of each (key, make_ir, pipeline): cached, or compiled in parallel."""
+        results: list[bytes | None] = [None] * len(jobs)
+        todo = []
+        for index, (key, _, _) in enumerate(jobs):
+            results[index] = self._cached(key)
+            if results[index] is None:
+                todo.append(index)
+        texts = {index: jobs[index][1]() for index in todo}
+        if len(todo) == 1 or _workers() == 1:
+            compiled = {i: self._compile_alone(texts[i], jobs[i][2]) for i in todo}
+        else:
+            futures = {i: _pool().submit(self._compile_alone, texts[i], jobs[i][2]) for i in todo}
+            compiled = {i: future.result() for i, future in futures.items()}
+        for index in todo:
+            payload = compiled[index]
+            self.stats.misses += 1
+            self.cache.store(jobs[index][0], payload)
+            results[index] = payload
+        return results  # type: ignore[return-value]
+
+    def _compile_alone(self, ir_text: str, pipeline: str) -> bytes:
+        """Object code for `ir_text` with a context and a target machine of its own."""
+        context = llvm.create_context()
+        machine = self._new_machine()
+        module = self._parse(ir_text, context)
+        try:
+            self.optimize(module, pipeline, machine)
+            return machine.emit_object(module)
+        finally:
+            module.close()  # before its context
+            context.close()
+
+    def _cached(self, key: str) -> bytes | None:
+        try:
+            cached = self.cache.load(key)
+        except _CorruptEntry:
+            self.stats.rebuilt_corrupt += 1
+            return None
+        if cached is not None:
+            self.stats.hits += 1
+        return cached
+
+    def _load_module(self, key: str, payload: bytes, names: list[str]) -> dict[str, int]:
+        with self._lock:
+            self._add_object(payload)
+            addresses = {n: self._engine.get_function_address(n) for n in names}
+        missing = [n for n, a in addresses.items() if not a]
+        if missing:
+            raise errors.InternalError(f"JIT: no symbol {missing} in the compiled module")
+        self._loaded[key] = addresses
+        return addresses
+
     def compile(self, ir_text: str, names: list[str]) -> dict[str, int]:
         """Loads the code of `ir_text` into the process; returns the address of each name.
 
@@ -245,19 +333,27 @@ class JIT:
         loaded = self._loaded.get(key)
         if loaded is not None and all(n in loaded for n in names):
             return {n: loaded[n] for n in names}
-        payload = self.object_code(ir_text)
-        with self._lock:
-            self._add_object(payload)
-            addresses = {n: self._engine.get_function_address(n) for n in names}
-        missing = [n for n, a in addresses.items() if not a]
-        if missing:
-            raise errors.InternalError(f"JIT: no symbol {missing} in the compiled module")
-        self._loaded[key] = addresses
-        return addresses
+        return self._load_module(key, self.object_code(ir_text), names)
 
 
 _jit: JIT | None = None
 _jit_lock = threading.Lock()
+_executor: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def _workers() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _pool() -> concurrent.futures.ThreadPoolExecutor:
+    """The compile threads (created on first use, one per usable core)."""
+    global _executor
+    with _jit_lock:
+        if _executor is None:
+            _executor = concurrent.futures.ThreadPoolExecutor(
+                _workers(), thread_name_prefix="graphflow-llvm"
+            )
+        return _executor
 
 
 def get_jit() -> JIT:

@@ -115,10 +115,8 @@ class CompiledExecutable:
         self.fed = tuple(fed)
         self.program = program
         self.lowered: Lowered = lower(self.program)
-        jit = get_jit()
-        for function in self.lowered.libraries:
-            jit.load_library(function)
-        address = jit.compile(self.lowered.ir, [self.lowered.entry])[self.lowered.entry]
+        entry = self.lowered.entry
+        address = get_jit().compile_with(self.lowered.libraries, self.lowered.ir, [entry])[entry]
         signature = ctypes.CFUNCTYPE(ctypes.c_int32, *[ctypes.py_object] * self.lowered.arg_count)
         self._entry = signature(address)
         self._state = state

@@ -255,3 +255,30 @@ def test_the_direct_dispatch_path_still_checks_every_feed() -> None:
                 run(bad)
             with pytest.raises(gf.errors.InvalidArgumentError, match=r"\(2, 3\)"):
                 sess.run(y, {x: bad})
+
+
+def test_graphs_compile_concurrently_from_several_threads() -> None:
+    # Each compile runs LLVM in threads of its own (own context, own target machine).
+    rng = np.random.default_rng(3)
+    results: dict[int, np.ndarray] = {}
+    wanted: dict[int, np.ndarray] = {}
+
+    def work(k: int) -> None:
+        g = gf.Graph()
+        with g.as_default():
+            x = gf.placeholder(gf.float32, [None, 6])
+            w = rng.standard_normal((6, 5)).astype(np.float32)
+            y = gf.nn.sigmoid(gf.matmul(x, w) * float(k + 1) + 0.25)
+        feed = np.ones((4, 6), np.float32)
+        wanted[k] = 1 / (1 + np.exp(-((feed @ w) * (k + 1) + 0.25)))
+        with gf.Session(graph=g, mode="compiled") as sess:
+            results[k] = sess.run(y, {x: feed})
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [0, 1, 2, 3]
+    for k in range(4):
+        np.testing.assert_allclose(results[k], wanted[k], rtol=1e-5)
