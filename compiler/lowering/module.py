@@ -96,12 +96,18 @@ def lowerable(program: Program) -> list[str]:
 
 
 def compiled_op_types() -> set[str]:
-    """Every op type the backend lowers (for docs/ops.md and tests)."""
+    """Every op type that runs compiled (for docs/ops.md and tests).
+
+    The ops the backend lowers, and those the expand pass always rewrites
+    into lowered ops before the backend sees them (the compiled Session
+    optimizes at O2, where expand runs).
+    """
     from graphflow.compiler.lowering.scalar import _BINARY, _SPECIAL, _UNARY
+    from graphflow.compiler.passes.expand import EXPANSIONS
     from graphflow.ops.registry import registered_ops
 
     out = set(_NO_CODE | _VIEWS | _ASSIGNS | _REDUCTIONS) | set(STRUCTURED) | {"MatMul", "Fused"}
-    out |= set(_BINARY) | set(_UNARY) | set(_SPECIAL)
+    out |= set(_BINARY) | set(_UNARY) | set(_SPECIAL) | set(EXPANSIONS)
     return out & set(registered_ops())
 
 
