@@ -86,11 +86,17 @@ def compile_reason(program: Program) -> str | None:
     missing = lowerable(program)
     if not missing:
         return None
-    random = [t for t in missing if get_op_def(t).kind == RANDOM]
-    others = [t for t in missing if t not in random]
+    random = [t for t in missing if get_op_def(t.split(" ")[0]).kind == RANDOM]
+    ranks = [t.split(" ")[0] for t in missing if t.endswith("(unknown rank)") and t not in random]
+    others = [t for t in missing if t not in random and not t.endswith("(unknown rank)")]
     reasons = []
     if others:
         reasons.append(f"no compiled lowering yet for {', '.join(others)}")
+    if ranks:
+        reasons.append(
+            f"tensors of unknown rank reach {', '.join(ranks)}: kernels are generated for "
+            "a known rank (give the placeholder a shape, with None for unknown sizes)"
+        )
     if random:
         reasons.append(
             f"random ops ({', '.join(random)}) run interpreted, so that both modes draw "

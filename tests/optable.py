@@ -174,6 +174,8 @@ def run_case(case: Case, variant: str, mode: str, seed: int = 0) -> None:
     with gf.Session(graph=graph, **session_options(mode)) as sess:
         sess.run(initializer)
         results = sess.run(outputs, feed_dict=dict(zip(placeholders, feeds_arrays)))
+        if mode == "compiled":
+            _assert_compiled(case, sess.cache_info().fallbacks)
     for i, (tensor, got, want) in enumerate(zip(outputs, results, expected)):
         label = f"{case.id} [{variant}, {mode}] output {i}"
         if isinstance(tensor, gf.Operation):
@@ -182,6 +184,18 @@ def run_case(case: Case, variant: str, mode: str, seed: int = 0) -> None:
         assert got.dtype == tensor.dtype.np, f"{label}: dtype disagrees with the static dtype"
         assert tensor.shape.is_compatible_with(got.shape), f"{label}: static shape {tensor.shape}"
         assert_matches(case, got, want, label)
+
+
+def _assert_compiled(case: Case, fallbacks: tuple[str, ...]) -> None:
+    """In compiled mode a case runs interpreted only for an op docs/ops.md marks so."""
+    from graphflow.compiler.lowering.module import compiled_op_types
+
+    if op_types_of(case) - compiled_op_types():
+        return  # an op without a lowering: its fallback is expected
+    for reason in fallbacks:
+        # Kernels are generated for a known rank (docs/ops.md says so).
+        expected = reason.startswith("random ops") or "unknown rank" in reason
+        assert expected, f"{case.id} ran interpreted: {reason}"
 
 
 def variants_of(case: Case) -> list[str]:

@@ -31,6 +31,8 @@ from graphflow import errors
 from graphflow.compiler.lowering import abi
 from graphflow.compiler.lowering.contraction import lower_contraction
 from graphflow.compiler.lowering.contraction import supported as contraction_supported
+from graphflow.compiler.lowering.int_matmul import lower_int_matmul
+from graphflow.compiler.lowering.int_matmul import supported as int_matmul_supported
 from graphflow.compiler.lowering.irutil import (
     I8P,
     I32,
@@ -87,10 +89,16 @@ class Lowered:
 
 
 def lowerable(program: Program) -> list[str]:
-    """The op types of `program` that have no lowering (empty when it compiles)."""
+    """The op types of `program` that have no lowering (empty when it compiles).
+
+    An op reading or making a tensor of unknown rank is listed as
+    "<type> (unknown rank)": kernels are generated for a known rank.
+    """
     missing = []
     for op in program.graph.get_operations():
-        if not _has_lowering(op):
+        if any(t.shape.rank is None for t in (*op.inputs, *op.outputs)):
+            missing.append(f"{op.type} (unknown rank)")
+        elif not _has_lowering(op):
             missing.append(op.type)
     return sorted(set(missing))
 
@@ -119,7 +127,7 @@ def _has_lowering(op: Operation) -> bool:
     if op.type in _NO_CODE or op.type in _VIEWS or op.type in _ASSIGNS:
         return True
     if op.type == "MatMul":
-        return contraction_supported(op)
+        return contraction_supported(op) or int_matmul_supported(op)
     if op.type == "Fused":
         body: FusedBody = op.attrs["body"]
         if body.pattern == "contraction":
@@ -394,7 +402,9 @@ class _Lowering:
             return
         kind = get_op_def(op.type).kind
         body, args = _single_body(op)
-        if op.type == "MatMul":
+        if op.type == "MatMul" and int_matmul_supported(op):
+            lower_int_matmul(self, op)
+        elif op.type == "MatMul":
             lower_contraction(self, op, body)
         elif kind == ELEMENTWISE and supported(op.type):
             self.lower_elementwise(op, body, args)

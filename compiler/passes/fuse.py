@@ -180,9 +180,10 @@ def find_groups(program: Program) -> list[list[Operation]]:
             ):
                 groups.merge(a, b)
 
-    # 2. Contraction epilogues (onto matmuls; conv2d kernels take none yet).
+    # 2. Contraction epilogues (onto float matmuls: the integer kernel takes none;
+    #    conv2d kernels take none yet).
     for op in candidates:
-        if kind[op] != CONTRACTION or op.type != "MatMul":
+        if kind[op] != CONTRACTION or op.type != "MatMul" or not op.outputs[0].dtype.is_floating:
             continue
         _absorb_consumers(groups, consumers, op, [op.outputs[0].shape], no_prologue=True)
 
