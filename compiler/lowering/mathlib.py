@@ -8,6 +8,12 @@ Special cases are `fcmp` + `select`. So once a kernel loop has inlined it, the
 loop vectorizer turns it into `<16 x float>` / `<8 x double>` code, where a
 call to libm's `expf` would have kept the loop scalar.
 
+The same code is emitted for a vector type (`gf.exp.v16f32` of `<16 x float>`)
+for callers that hold whole vectors already, such as the GEMM's epilogue:
+every operation is elementwise, constants are splats and the bit tricks use
+the integer vector of the same width, so each lane computes exactly what the
+scalar function computes.
+
 Semantics are NumPy's for every input (docs/numerics.md has the table and
 the measured errors): NaN in gives NaN out, infinities and the overflow and
 underflow bounds (denormal results included) are exact, `-0.0` survives where
@@ -186,36 +192,69 @@ TWO_THIRDS_DD = (0.6666666666666666, 3.700743415417188e-17)
 TWO_OVER_SQRT_PI_LO = 1.533545961316588e-17  # 2/sqrt(pi) - ERF_SMALL[-1]
 
 
+def element_type(ty: ir.Type) -> ir.Type:
+    """The element type of a vector type; a scalar type itself."""
+    return ty.element if isinstance(ty, ir.VectorType) else ty
+
+
+def with_element(shape: ir.Type, element: ir.Type) -> ir.Type:
+    """`element`, as a vector of as many lanes as `shape` if `shape` is a vector type."""
+    return ir.VectorType(element, shape.count) if isinstance(shape, ir.VectorType) else element
+
+
+def constant(ty: ir.Type, value: float | int) -> ir.Constant:
+    """A constant of a scalar type, or its splat for a vector type."""
+    if isinstance(ty, ir.VectorType):
+        return ir.Constant(ty, [value] * ty.count)
+    return ir.Constant(ty, value)
+
+
+def type_suffix(ty: ir.Type) -> str:
+    """LLVM's overloaded-intrinsic mangling of a type: f32, f64, i32, v16f32, v1i64..."""
+    if isinstance(ty, ir.VectorType):
+        return f"v{ty.count}{type_suffix(ty.element)}"
+    if ty == F32:
+        return "f32"
+    if ty == F64:
+        return "f64"
+    if isinstance(ty, ir.IntType):
+        return f"i{ty.width}"
+    raise errors.InternalError(f"no intrinsic mangling for type {ty}")
+
+
 class _Emit:
     """The IR vocabulary of one floating type: constants, arithmetic, tests, bit tricks.
 
     Comparisons are ordered (false on NaN) unless their name says otherwise, so
     a `select(cmp, special, value)` leaves NaN inputs to flow through `value`.
+    `ty` is float or double, or a vector of either: then constants are splats,
+    comparisons give `<N x i1>` and the integer type is `<N x i32|i64>`.
     """
 
     def __init__(self, builder: ir.IRBuilder, ty: ir.Type) -> None:
         self.b = builder
         self.ty = ty
         self.module = builder.module
-        self.is64 = ty == F64
-        self.ity = I64 if self.is64 else I32
+        self.element = element_type(ty)
+        self.is64 = self.element == F64
+        self.ity = with_element(ty, I64 if self.is64 else I32)
         self.mantissa_bits = 52 if self.is64 else 23
         self.bias = 1023 if self.is64 else 127
         self.min_normal = 2.0**-1022 if self.is64 else 2.0**-126
 
     def wide(self) -> _Emit:
         """The float64 vocabulary on the same builder (float32 functions computed in float64)."""
-        return _Emit(self.b, F64)
+        return _Emit(self.b, with_element(self.ty, F64))
 
     # constants and intrinsics
     def c(self, value: float) -> ir.Constant:
-        return ir.Constant(self.ty, value)
+        return constant(self.ty, value)
 
     def ic(self, value: int) -> ir.Constant:
-        return ir.Constant(self.ity, value)
+        return constant(self.ity, value)
 
     def intrinsic(self, name: str, arity: int) -> ir.Function:
-        full = f"llvm.{name}.{'f64' if self.is64 else 'f32'}"
+        full = f"llvm.{name}.{type_suffix(self.ty)}"
         existing = self.module.globals.get(full)
         if existing is not None:
             return existing
@@ -356,8 +395,8 @@ def _exp_reduce(e: _Emit, x: ir.Value) -> tuple[ir.Value, ir.Value, ir.Value]:
     """(k, r, P(r)) with x = k ln2 + r, |r| <= ln2/2 (Cody-Waite: r is exact), so that
     e^r = 1 + r + r^2 P(r); k is an integer (i32 or i64)."""
     k_float, k = e.nearest_integer(x, LOG2E)
-    r = e.fma(e.neg(k_float), LN2_HI[e.ty], x)
-    r = e.fma(e.neg(k_float), LN2_LO[e.ty], r)
+    r = e.fma(e.neg(k_float), LN2_HI[e.element], x)
+    r = e.fma(e.neg(k_float), LN2_LO[e.element], r)
     return k, r, e.poly(r, EXP_F64 if e.is64 else EXP_F32)
 
 
@@ -399,14 +438,14 @@ def _log_finite(e: _Emit, x: ir.Value) -> ir.Value:
         z = e.mul(s, s)
         half_f2 = e.mul(e.mul(f, f), 0.5)
         correction = e.mul(s, e.add(half_f2, e.mul(z, e.poly(z, LOG_F64))))
-        tail = e.fma(k, LN2_LO[e.ty], correction)
+        tail = e.fma(k, LN2_LO[e.element], correction)
         log_m = e.sub(f, e.sub(half_f2, tail))
     else:
         # log(1 + f) = f - f^2/2 + f^3 Q(f), summed small terms first.
         z = e.mul(f, f)
-        small = e.fma(e.mul(f, z), e.poly(f, LOG_F32), e.mul(k, LN2_LO[e.ty]))
+        small = e.fma(e.mul(f, z), e.poly(f, LOG_F32), e.mul(k, LN2_LO[e.element]))
         log_m = e.add(f, e.fma(z, -0.5, small))
-    return e.fma(k, LN2_HI[e.ty], log_m)
+    return e.fma(k, LN2_HI[e.element], log_m)
 
 
 def _log(e: _Emit, x: ir.Value) -> ir.Value:
@@ -450,7 +489,7 @@ def _sigmoid(e: _Emit, x: ir.Value) -> ir.Value:
 def _erf(e: _Emit, x: ir.Value) -> ir.Value:
     if not e.is64:
         w = e.wide()
-        return e.b.fptrunc(_erf(w, e.b.fpext(x, F64)), e.ty)
+        return e.b.fptrunc(_erf(w, e.b.fpext(x, w.ty)), e.ty)
     a = e.abs(x)
     # a E(a^2) = a c0 + a (z E'(z)) with c0 = 2/sqrt(pi) as a double-double.
     z = e.mul(a, a)
@@ -470,7 +509,7 @@ def _erf(e: _Emit, x: ir.Value) -> ir.Value:
 def _sincos(e: _Emit, x: ir.Value, cosine: bool) -> ir.Value:
     if not e.is64:
         w = e.wide()
-        return e.b.fptrunc(_sincos_wide(w, e.b.fpext(x, F64), cosine, narrow=True), e.ty)
+        return e.b.fptrunc(_sincos_wide(w, e.b.fpext(x, w.ty), cosine, narrow=True), e.ty)
     return _sincos_wide(e, x, cosine, narrow=False)
 
 
@@ -570,7 +609,7 @@ def _pow_magnitude(e: _Emit, a: ir.Value, y: ir.Value) -> ir.Value:
     # float32 in float64: log a is within 1 ulp of double and |y log a| < 104 wherever
     # the result is not 0 or inf, so the float32 result is off by far less than an ulp.
     w = e.wide()
-    wide_a, wide_y = e.b.fpext(a, F64), e.b.fpext(y, F64)
+    wide_a, wide_y = e.b.fpext(a, w.ty), e.b.fpext(y, w.ty)
     return e.b.fptrunc(_exp(w, w.mul(wide_y, _log_finite(w, wide_a))), e.ty)
 
 
@@ -612,13 +651,14 @@ FUNCTIONS: dict[str, tuple[int, Callable[..., ir.Value]]] = {
 
 
 def math_function(module: ir.Module, name: str, ty: ir.Type) -> ir.Function:
-    """The function `gf.<name>.<f32|f64>` of `module`, emitted on first use.
+    """The function `gf.<name>.<f32|f64|vNf32|vNf64>` of `module`, emitted on first use.
 
     Args:
       module: the module that calls it (each module gets its own copy, which
         inlining then removes).
       name: one of exp, expm1, log, log1p, tanh, sigmoid, erf, sin, cos, pow.
-      ty: ir.FloatType() or ir.DoubleType().
+      ty: ir.FloatType() or ir.DoubleType(), or an ir.VectorType of either
+        (the function then computes each lane as the scalar one would).
 
     Returns:
       An internal alwaysinline function taking one value of `ty` (two for pow)
@@ -627,9 +667,9 @@ def math_function(module: ir.Module, name: str, ty: ir.Type) -> ir.Function:
     Raises:
       errors.InternalError: for an unknown name or a non-float type.
     """
-    if name not in FUNCTIONS or ty not in (F32, F64):
+    if name not in FUNCTIONS or element_type(ty) not in (F32, F64):
         raise errors.InternalError(f"mathlib has no function {name!r} for type {ty}")
-    full = f"gf.{name}.{'f64' if ty == F64 else 'f32'}"
+    full = f"gf.{name}.{type_suffix(ty)}"
     existing = module.globals.get(full)
     if existing is not None:
         return existing

@@ -2,10 +2,16 @@
 
 `emit_scalar(ctx, op_type, attrs, args, in_dtypes, out_dtype)` returns the
 LLVM value of one output element from the input elements. Registers hold
-bools as i1 (memory holds bytes). Every builder computes what the op's
-NumPy reference computes, including NaN/Inf and the integer edge cases that
-graphflow defines (docs/numerics.md): division and modulo by zero give 0,
-overflow wraps, float->int casts saturate and map NaN to 0.
+bools as i1 (memory holds bytes). Every builder is type-generic: given
+`<N x T>` vectors (all of one lane count) it returns the `<N x T>` of the N
+elements, each lane computed exactly as the scalar code computes it
+(constants are splats, comparisons give `<N x i1>`, intrinsics and math
+functions are their vector versions); the GEMM epilogue uses that.
+
+Every builder computes what the op's NumPy reference computes, including
+NaN/Inf and the integer edge cases that graphflow defines (docs/numerics.md):
+division and modulo by zero give 0, overflow wraps, float->int casts saturate
+and map NaN to 0.
 """
 
 from __future__ import annotations
@@ -18,6 +24,13 @@ from llvmlite import ir
 
 from graphflow import errors
 from graphflow.compiler.lowering.irutil import F32, F64, I1, llvm_type
+from graphflow.compiler.lowering.mathlib import (
+    constant,
+    element_type,
+    math_function,
+    type_suffix,
+    with_element,
+)
 from graphflow.dtypes import DType
 
 SELU_SCALE = 1.0507009873554804934193349852946
@@ -32,25 +45,24 @@ class ScalarContext:
         self.module = builder.module
 
     def intrinsic(self, name: str, ty: ir.Type, arity: int = 1) -> ir.Function:
-        suffix = "f32" if ty == F32 else "f64"
-        full = f"{name}.{suffix}"
+        """`name.<f32|f64|vNf32|vNf64>`, an intrinsic of `arity` arguments of `ty`."""
+        full = f"{name}.{type_suffix(ty)}"
         existing = self.module.globals.get(full)
         if existing is not None:
             return existing
         return ir.Function(self.module, ir.FunctionType(ty, [ty] * arity), full)
 
     def math(self, name: str, ty: ir.Type) -> ir.Function:
-        from graphflow.compiler.lowering.mathlib import math_function
-
         return math_function(self.module, name, ty)
 
 
 def _is_float(t: ir.Type) -> bool:
-    return t in (F32, F64)
+    return element_type(t) in (F32, F64)
 
 
 def _c(ty: ir.Type, value: float) -> ir.Constant:
-    return ir.Constant(ty, value)
+    """A constant of `ty`: its splat if `ty` is a vector type."""
+    return constant(ty, value)
 
 
 # -- arithmetic ----------------------------------------------------------------------------
@@ -81,7 +93,7 @@ def _divmod(ctx: ScalarContext, x: ir.Value, y: ir.Value) -> tuple[ir.Value, ir.
     b = ctx.builder
     ty = x.type
     if not _is_float(ty):
-        zero, one, minus_one = ir.Constant(ty, 0), ir.Constant(ty, 1), ir.Constant(ty, -1)
+        zero, one, minus_one = _c(ty, 0), _c(ty, 1), _c(ty, -1)
         # y == 0 gives 0 (NumPy's result); y == -1 is handled apart because
         # INT_MIN / -1 is undefined in LLVM; everything else divides safely.
         special = b.or_(b.icmp_signed("==", y, zero), b.icmp_signed("==", y, minus_one))
@@ -136,10 +148,12 @@ def _pow(ctx: ScalarContext, x: ir.Value, y: ir.Value) -> ir.Value:
 
 def _int_pow_function(ctx: ScalarContext, ty: ir.Type) -> ir.Function:
     """x ** y by squaring; y < 0 gives 1 for x == 1, +-1 for x == -1, else 0."""
-    name = f"gf.ipow.i{ty.width}"
+    name = f"gf.ipow.{type_suffix(ty)}"
     existing = ctx.module.globals.get(name)
     if existing is not None:
         return existing
+    if isinstance(ty, ir.VectorType):
+        return _int_pow_vector_function(ctx, ty, name)
     fn = ir.Function(ctx.module, ir.FunctionType(ty, [ty, ty]), name)
     fn.linkage = "internal"
     x, y = fn.args
@@ -183,6 +197,57 @@ def _int_pow_function(ctx: ScalarContext, ty: ir.Type) -> ir.Function:
     return fn
 
 
+def _int_pow_vector_function(ctx: ScalarContext, ty: ir.VectorType, name: str) -> ir.Function:
+    """The lanewise `_int_pow_function`: one squaring loop for all lanes.
+
+    Lanes with y <= 0 take their result from before the loop and enter it with
+    exponent 0 (a negative exponent would never shift down to 0), where a
+    step changes nothing; the loop ends when every lane's exponent is 0.
+    """
+    fn = ir.Function(ctx.module, ir.FunctionType(ty, [ty, ty]), name)
+    fn.linkage = "internal"
+    x, y = fn.args
+    entry = fn.append_basic_block("entry")
+    loop = fn.append_basic_block("square")
+    done = fn.append_basic_block("done")
+    b = ir.IRBuilder(entry)
+    zero, one, minus_one = _c(ty, 0), _c(ty, 1), _c(ty, -1)
+    negative = b.icmp_signed("<", y, zero)
+    odd_y = b.icmp_signed("!=", b.and_(y, one), zero)
+    by_sign = b.select(odd_y, minus_one, one)
+    small = b.select(
+        b.icmp_signed("==", x, one),
+        one,
+        b.select(b.icmp_signed("==", x, minus_one), by_sign, zero),
+    )
+    early = b.select(negative, small, one)
+    is_early = b.or_(negative, b.icmp_signed("==", y, zero))
+    start = b.select(negative, zero, y)
+    b.branch(loop)
+    b.position_at_end(loop)
+    result = b.phi(ty)
+    base = b.phi(ty)
+    exponent = b.phi(ty)
+    result.add_incoming(one, entry)
+    base.add_incoming(x, entry)
+    exponent.add_incoming(start, entry)
+    odd = b.icmp_signed("!=", b.and_(exponent, one), zero)
+    new_result = b.select(odd, b.mul(result, base), result)
+    new_exponent = b.ashr(exponent, one)
+    new_base = b.mul(base, base)
+    result.add_incoming(new_result, loop)
+    base.add_incoming(new_base, loop)
+    exponent.add_incoming(new_exponent, loop)
+    finished = b.icmp_signed("==", new_exponent, zero)
+    all_finished = b.icmp_signed(
+        "==", b.bitcast(finished, ir.IntType(ty.count)), ir.Constant(ir.IntType(ty.count), -1)
+    )
+    b.cbranch(all_finished, done, loop)
+    b.position_at_end(done)
+    b.ret(b.select(is_early, early, new_result))
+    return fn
+
+
 def _maximum(ctx: ScalarContext, x: ir.Value, y: ir.Value) -> ir.Value:
     b = ctx.builder
     if _is_float(x.type):
@@ -204,16 +269,14 @@ def _squared_difference(ctx: ScalarContext, x: ir.Value, y: ir.Value) -> ir.Valu
 
 def _neg(ctx: ScalarContext, x: ir.Value) -> ir.Value:
     b = ctx.builder
-    return b.fneg(x) if _is_float(x.type) else b.sub(ir.Constant(x.type, 0), x)
+    return b.fneg(x) if _is_float(x.type) else b.sub(_c(x.type, 0), x)
 
 
 def _abs(ctx: ScalarContext, x: ir.Value) -> ir.Value:
     b = ctx.builder
     if _is_float(x.type):
         return b.call(ctx.intrinsic("llvm.fabs", x.type), [x])
-    return b.select(
-        b.icmp_signed("<", x, ir.Constant(x.type, 0)), b.sub(ir.Constant(x.type, 0), x), x
-    )
+    return b.select(b.icmp_signed("<", x, _c(x.type, 0)), b.sub(_c(x.type, 0), x), x)
 
 
 def _sign(ctx: ScalarContext, x: ir.Value) -> ir.Value:
@@ -228,11 +291,11 @@ def _sign(ctx: ScalarContext, x: ir.Value) -> ir.Value:
             _c(ty, 1.0),
             b.select(b.fcmp_ordered("<", x, zero), _c(ty, -1.0), inner),
         )
-    zero = ir.Constant(ty, 0)
+    zero = _c(ty, 0)
     return b.select(
         b.icmp_signed(">", x, zero),
-        ir.Constant(ty, 1),
-        b.select(b.icmp_signed("<", x, zero), ir.Constant(ty, -1), zero),
+        _c(ty, 1),
+        b.select(b.icmp_signed("<", x, zero), _c(ty, -1), zero),
     )
 
 
@@ -268,9 +331,10 @@ def _math(name: str) -> Callable[[ScalarContext, ir.Value], ir.Value]:
 def _erf(ctx: ScalarContext, x: ir.Value) -> ir.Value:
     # The reference computes erf in float64 for every float dtype.
     b = ctx.builder
-    if x.type == F64:
-        return b.call(ctx.math("erf", F64), [x])
-    return b.fptrunc(b.call(ctx.math("erf", F64), [b.fpext(x, F64)]), x.type)
+    wide = with_element(x.type, F64)
+    if x.type == wide:
+        return b.call(ctx.math("erf", wide), [x])
+    return b.fptrunc(b.call(ctx.math("erf", wide), [b.fpext(x, wide)]), x.type)
 
 
 def _compare(predicate: str) -> Callable[[ScalarContext, ir.Value, ir.Value], ir.Value]:
@@ -280,7 +344,7 @@ def _compare(predicate: str) -> Callable[[ScalarContext, ir.Value, ir.Value], ir
             if predicate == "!=":
                 return b.fcmp_unordered("!=", x, y)  # NaN != anything is True
             return b.fcmp_ordered(predicate, x, y)
-        if x.type == I1:
+        if element_type(x.type) == I1:
             return b.icmp_unsigned(predicate, x, y)
         return b.icmp_signed(predicate, x, y)
 
@@ -300,36 +364,36 @@ def emit_cast(ctx: ScalarContext, x: ir.Value, source: DType, target: DType) -> 
     b = ctx.builder
     if source == target:
         return x
-    to = I1 if target.is_bool else llvm_type(target)
+    to_element = I1 if target.is_bool else llvm_type(target)
+    to = with_element(x.type, to_element)
     if source.is_bool:
         return b.uitofp(x, to) if target.is_floating else b.zext(x, to)
     if target.is_bool:
         if source.is_floating:
             return b.fcmp_unordered("!=", x, _c(x.type, 0.0))  # NaN -> True, as NumPy
-        return b.icmp_signed("!=", x, ir.Constant(x.type, 0))
+        return b.icmp_signed("!=", x, _c(x.type, 0))
     if source.is_floating and target.is_floating:
-        return b.fpext(x, to) if to == F64 else b.fptrunc(x, to)
+        return b.fpext(x, to) if to_element == F64 else b.fptrunc(x, to)
     if source.is_integer and target.is_floating:
         return b.sitofp(x, to)
     if source.is_floating and target.is_integer:
-        suffix = f"i{to.width}.{'f32' if x.type == F32 else 'f64'}"
-        name = f"llvm.fptosi.sat.{suffix}"
+        name = f"llvm.fptosi.sat.{type_suffix(to)}.{type_suffix(x.type)}"
         fn = ctx.module.globals.get(name) or ir.Function(
             ctx.module, ir.FunctionType(to, [x.type]), name
         )
         return b.call(fn, [x])
-    if to.width > x.type.width:
+    if to_element.width > element_type(x.type).width:
         return b.sext(x, to)
     return b.trunc(x, to)
 
 
 # -- activations ---------------------------------------------------------------------------
 def _relu(ctx: ScalarContext, x: ir.Value) -> ir.Value:
-    return _maximum(ctx, x, ir.Constant(x.type, 0))
+    return _maximum(ctx, x, _c(x.type, 0))
 
 
 def _relu6(ctx: ScalarContext, x: ir.Value) -> ir.Value:
-    return _minimum(ctx, _relu(ctx, x), ir.Constant(x.type, 6))
+    return _minimum(ctx, _relu(ctx, x), _c(x.type, 6))
 
 
 def _leaky_relu(ctx: ScalarContext, x: ir.Value, alpha: float) -> ir.Value:
@@ -377,10 +441,11 @@ def _gelu(ctx: ScalarContext, x: ir.Value, approximate: bool) -> ir.Value:
         inner = b.fmul(c, b.fadd(x, cube))
         t = _math("tanh")(ctx, inner)
         return b.fmul(b.fmul(_c(ty, 0.5), x), b.fadd(_c(ty, 1.0), t))
-    wide = x if ty == F64 else b.fpext(x, F64)
-    phi = b.fadd(_c(F64, 1.0), b.call(ctx.math("erf", F64), [b.fdiv(wide, _c(F64, math.sqrt(2)))]))
-    value = b.fmul(b.fmul(_c(F64, 0.5), wide), phi)
-    return value if ty == F64 else b.fptrunc(value, ty)
+    f64 = with_element(ty, F64)
+    wide = x if ty == f64 else b.fpext(x, f64)
+    phi = b.fadd(_c(f64, 1.0), b.call(ctx.math("erf", f64), [b.fdiv(wide, _c(f64, math.sqrt(2)))]))
+    value = b.fmul(b.fmul(_c(f64, 0.5), wide), phi)
+    return value if ty == f64 else b.fptrunc(value, ty)
 
 
 def _silu(ctx: ScalarContext, x: ir.Value, beta: float) -> ir.Value:
@@ -393,7 +458,7 @@ def _round_to(ty: ir.Type, value: float) -> float:
     """A Python float rounded to the precision of `ty` (how the reference holds constants)."""
     import numpy as np
 
-    return float(np.float32(value)) if ty == F32 else float(value)
+    return float(np.float32(value)) if element_type(ty) == F32 else float(value)
 
 
 def _logical(name: str) -> Callable[..., ir.Value]:
@@ -403,7 +468,7 @@ def _logical(name: str) -> Callable[..., ir.Value]:
             return b.and_(x, y)
         if name == "or":
             return b.or_(x, y)
-        return b.xor(x, ir.Constant(I1, 1))
+        return b.xor(x, _c(x.type, 1))
 
     return build
 
@@ -507,8 +572,7 @@ def emit_scalar(
         return args[0]
     if op_type in ("ZerosLike", "OnesLike"):
         value = 0 if op_type == "ZerosLike" else 1
-        if out_dtype.is_bool:
-            return ir.Constant(I1, value)
-        ty = llvm_type(out_dtype)
-        return ir.Constant(ty, float(value) if out_dtype.is_floating else value)
+        element = I1 if out_dtype.is_bool else llvm_type(out_dtype)
+        ty = with_element(args[0].type, element) if args else element
+        return _c(ty, float(value) if out_dtype.is_floating else value)
     raise errors.UnimplementedError(f"no scalar lowering for {op_type}")
