@@ -22,6 +22,7 @@ from graphflow.compiler.lowering.kernels import (
     store_value,
 )
 from graphflow.compiler.lowering.structured_array import ARRAY_RULES
+from graphflow.compiler.lowering.structured_grad import GRAD_RULES
 from graphflow.compiler.lowering.structured_nn import NN_RULES
 from graphflow.graph import Operation
 
@@ -55,3 +56,4 @@ STRUCTURED: dict[str, Rule] = {
 }
 STRUCTURED.update(ARRAY_RULES)
 STRUCTURED.update(NN_RULES)
+STRUCTURED.update(GRAD_RULES)
