@@ -251,14 +251,19 @@ def _int_pow_vector_function(ctx: ScalarContext, ty: ir.VectorType, name: str) -
 def _maximum(ctx: ScalarContext, x: ir.Value, y: ir.Value) -> ir.Value:
     b = ctx.builder
     if _is_float(x.type):
-        return b.call(ctx.intrinsic("llvm.maximum", x.type, 2), [x, y])
+        # NumPy's rule exactly: x if x > y or x is NaN, else y. So NaN wins,
+        # and of two equal zeros the second (maximum(-0.0, 0.0) is 0.0, but
+        # maximum(0.0, -0.0) is -0.0), which llvm.maximum does not give.
+        keep = b.or_(b.fcmp_ordered(">", x, y), b.fcmp_unordered("uno", x, x))
+        return b.select(keep, x, y)
     return b.select(b.icmp_signed(">=", x, y), x, y)
 
 
 def _minimum(ctx: ScalarContext, x: ir.Value, y: ir.Value) -> ir.Value:
     b = ctx.builder
     if _is_float(x.type):
-        return b.call(ctx.intrinsic("llvm.minimum", x.type, 2), [x, y])
+        keep = b.or_(b.fcmp_ordered("<", x, y), b.fcmp_unordered("uno", x, x))
+        return b.select(keep, x, y)
     return b.select(b.icmp_signed("<=", x, y), x, y)
 
 

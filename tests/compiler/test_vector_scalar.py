@@ -276,7 +276,7 @@ def test_vector_op_matches_scalar_and_numpy(op_functions: Compiled, index: int) 
 
 
 def test_vector_intrinsics_are_declared_by_vector_names(op_functions: Compiled) -> None:
-    for name in ("llvm.fabs.v16f32", "llvm.maximum.v8f64", "llvm.fptosi.sat.v16i32.v16f32"):
+    for name in ("llvm.fabs.v16f32", "llvm.floor.v8f64", "llvm.fptosi.sat.v16i32.v16f32"):
         assert f'@"{name}"' in op_functions.ir
     assert '@"gf.ipow.v16i32"' in op_functions.ir and '@"gf.exp.v1f64"' in op_functions.ir
 
@@ -408,5 +408,7 @@ def gemm_ir(kind: str) -> str:
 def test_bias_relu_epilogue_has_no_per_lane_code() -> None:
     text = gemm_ir("bias_relu")
     assert len(re.findall(r"= extractelement ", text)) == 0
-    assert "@llvm.maximum.v16f32" in text and "@llvm.maximum.f32" not in text
+    # relu is NumPy's maximum(x, 0): a compare and a select, on whole vectors
+    # (the <1 x float> right-edge columns become scalars after instcombine).
+    assert len(re.findall(r"select <16 x i1> ", text)) >= 12  # a 6 x 32 tile
     assert re.search(r"load <16 x float>, ptr %\S+, align 4", text)  # the bias, unaligned
