@@ -197,43 +197,7 @@ class JIT:
 
     def object_code(self, ir_text: str) -> bytes:
         """Machine code for `ir_text`, from the disk cache or compiled now."""
-        return self._object_code(self.key(ir_text), lambda: ir_text)
-
-    def _object_code(self, key: str, make_ir: Callable[[], str], pipeline: str = "O3") -> bytes:
-        try:
-            cached = self.cache.load(key)
-        except _CorruptEntry:
-            self.stats.rebuilt_corrupt += 1
-            cached = None
-        if cached is not None:
-            self.stats.hits += 1
-            return cached
-        self.stats.misses += 1
-        module = self._parse(make_ir())
-        self.optimize(module, pipeline)
-        payload = self._machine.emit_object(module)
-        self.cache.store(key, payload)
-        return payload
-
-    def load_library(self, function: LibraryFunction) -> None:
-        """Makes `function.symbol` callable from modules compiled later.
-
-        Loaded once per process; from the disk cache when it holds the
-        symbol (the symbol is a digest of the function's code, so the IR is
-        never emitted then), else emitted and compiled now.
-        """
-        if function.symbol in self._libraries:
-            return
-        key = self.key(f"{function.symbol} {function.pipeline}")
-        payload = self._object_code(key, function.emit, function.pipeline)
-        with self._lock:
-            if function.symbol in self._libraries:
-                return
-            self._add_object(payload)
-            address = self._engine.get_function_address(function.symbol)
-            if not address:
-                raise errors.InternalError(f"JIT: no symbol {function.symbol} in its library")
-            self._libraries.add(function.symbol)
+        return self._object_codes([(self.key(ir_text), lambda: ir_text, "O3")])[0]
 
     def _add_object(self, payload: bytes) -> None:
         obj = llvm.ObjectFileRef.from_data(payload)

@@ -223,35 +223,17 @@ class CompiledExecutable:
             return None
         if self._written_pending or len(feeds) != len(self.fed):
             return None
-        entry, failure = self._entry, self._failure
+        entry, failure, fixed = self._entry, self._failure, self._fixed
         outputs = [(shape, dtype) for shape, dtype, _ in plan[0]]
         empty, ndarray = np.empty, np.ndarray
-        if self.lowered.scratch:
-            # The workspace is per thread: fetched on each call, as `call` does.
-            workspace, nbytes, slots, fixed_part = self._workspace, plan[1], plan[2], self._fixed
-
-            def many_scratch(*values: Any) -> list[np.ndarray] | None:
-                for v, (dtype, shape) in zip(values, feeds):
-                    if (
-                        type(v) is not ndarray
-                        or v.dtype is not dtype
-                        or v.shape != shape
-                        or not v.flags.c_contiguous
-                    ):
-                        return None
-                outs = [empty(s, d) for s, d in outputs]
-                status = entry(*values, *outs, *fixed_part, workspace.get(nbytes), slots)
-                if status:
-                    raise failure(status)
-                return outs
-
-            return many_scratch
-        fixed = self._fixed
-        if len(feeds) == 1 and len(outputs) == 1:
+        scratch = self.lowered.scratch
+        # The workspace is per thread: fetched on each call, as `call` does.
+        workspace, nbytes, slots = self._workspace, plan[1], plan[2]
+        if len(feeds) == 1 and len(outputs) == 1 and not scratch:
             ((dtype, shape),) = feeds
             ((out_shape, out_dtype),) = outputs
 
-            def one(v: Any) -> list[np.ndarray] | None:
+            def one(v: Any) -> list[np.ndarray] | None:  # the W1 case: no loops
                 if (
                     type(v) is not ndarray
                     or v.dtype is not dtype
@@ -277,7 +259,8 @@ class CompiledExecutable:
                 ):
                     return None
             outs = [empty(s, d) for s, d in outputs]
-            status = entry(*values, *outs, *fixed)
+            extra = (workspace.get(nbytes), slots) if scratch else ()
+            status = entry(*values, *outs, *fixed, *extra)
             if status:
                 raise failure(status)
             return outs
